@@ -1,0 +1,57 @@
+# corio: the two quick-start commands, and a few more.
+#
+#   make run     build, then run the showcase (echo server on 127.0.0.1:7000)
+#   make test    build and run every test: normal build and ASan+UBSan build,
+#                each on both backends (io_uring and epoll)
+#   make bench   build and run the benchmarks against their peers
+#   make install PREFIX=/usr/local
+#
+# Each target first installs the Debian packages it needs (apt-get, as root).
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-plain test-asan bench install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	@echo "echo server on 127.0.0.1:7000 (Ctrl-C stops it); try: nc 127.0.0.1 7000"
+	@$(BUILD)/examples/echo 127.0.0.1 7000
+
+test: test-plain test-asan
+
+test-plain:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
+
+test-asan:
+	@scripts/deps.sh test
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON \
+		-DCORIO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@cd $(ASAN_BUILD) && ctest -j$(JOBS) --output-on-failure
+
+bench:
+	@scripts/deps.sh bench
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@bench/run.sh $(BUILD)
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,333 @@
+/*
+ * Fiber stacks: mmap'ed, with a guard region below each, pooled per loop.
+ *
+ * Stacks are carved from slabs (one mmap holds many stacks). Each stack has
+ * CORIO__GUARD bytes of guard below it. The guard is installed with
+ * MADV_GUARD_INSTALL (Linux 6.13), which marks page-table entries and does
+ * not split the mapping; older kernels get mprotect(PROT_NONE), which splits
+ * it into two VMAs per stack. That matters: vm.max_map_count defaults to
+ * 65530, so with mprotect guards a process tops out near 32,000 fibers,
+ * while with guard markers 100,000 fibers use a few thousand VMAs.
+ *
+ * Freed stacks go back to a per-size free list (LIFO, so the hottest stack
+ * is reused first). At most `cache` of them keep their pages; beyond that a
+ * freed stack's pages are returned with MADV_DONTNEED, keeping the address
+ * range. Slabs are unmapped when the loop is destroyed.
+ *
+ * A fault in a guard region is reported by a SIGSEGV handler running on an
+ * alternate signal stack: it names the fiber, then lets the default action
+ * kill the process. Faults elsewhere go to the previous handler.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO_VALGRIND 1
+#endif
+#endif
+
+#ifdef CORIO_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; not in glibc 2.36's headers */
+#endif
+
+#define CORIO__GUARD ((size_t)16384)
+#define SLAB_BYTES ((size_t)2 << 20)
+#define SLAB_MAX 64
+
+static int guard_mode; /* 0 unknown, 1 madvise, 2 mprotect; racy but idempotent */
+
+static int install_guard(void *p, size_t len)
+{
+	if (guard_mode != 2) {
+		if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
+			guard_mode = 1;
+			return 0;
+		}
+		if (errno != EINVAL)
+			return -errno;
+		guard_mode = 2;
+	}
+	return mprotect(p, len, PROT_NONE) ? -errno : 0;
+}
+
+int corio__stack_pool_init(struct corio__stack_pool *p, unsigned cache)
+{
+	memset(p, 0, sizeof(*p));
+	p->page = (size_t)sysconf(_SC_PAGESIZE);
+	p->cache = cache;
+	return 0;
+}
+
+void corio__stack_pool_term(struct corio__stack_pool *p)
+{
+	struct corio__stack_slab *s, *sn;
+	struct corio__stack_class *c, *cn;
+
+	for (s = p->slabs; s; s = sn) {
+		sn = s->next;
+#ifdef CORIO_VALGRIND
+		for (unsigned i = 0; i < s->n; i++)
+			VALGRIND_STACK_DEREGISTER(s->stacks[i].valgrind_id);
+#endif
+		munmap(s->map, s->map_len);
+		free(s);
+	}
+	for (c = p->classes; c; c = cn) {
+		cn = c->next;
+		free(c);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+static struct corio__stack_class *get_class(struct corio__stack_pool *p, size_t size)
+{
+	struct corio__stack_class *c;
+
+	for (c = p->classes; c; c = c->next)
+		if (c->size == size)
+			return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->size = size;
+	c->next = p->classes;
+	p->classes = c;
+	return c;
+}
+
+/* Map a slab of stacks of @c->size and put them on the class's free list. */
+static int grow(struct corio__stack_pool *p, struct corio__stack_class *c)
+{
+	size_t span = CORIO__GUARD + c->size;
+	unsigned n = (unsigned)(SLAB_BYTES / span);
+	struct corio__stack_slab *slab;
+	char *map;
+	int err;
+
+	if (n < 1)
+		n = 1;
+	if (n > SLAB_MAX)
+		n = SLAB_MAX;
+	slab = malloc(sizeof(*slab) + n * sizeof(slab->stacks[0]));
+	if (!slab)
+		return -ENOMEM;
+	map = mmap(NULL, span * n, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (map == MAP_FAILED) {
+		free(slab);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		err = install_guard(map + i * span, CORIO__GUARD);
+		if (err) {
+			munmap(map, span * n);
+			free(slab);
+			return err == -EINVAL ? -EINVAL : -ENOMEM;
+		}
+	}
+	slab->map = map;
+	slab->map_len = span * n;
+	slab->n = n;
+	for (unsigned i = n; i-- > 0;) {
+		struct corio__stack *s = &slab->stacks[i];
+
+		s->lo = map + i * span + CORIO__GUARD;
+		s->size = c->size;
+		s->resident = false;
+#ifdef CORIO_VALGRIND
+		s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+#else
+		s->valgrind_id = 0;
+#endif
+		s->next = c->free;
+		c->free = s;
+	}
+	slab->next = p->slabs;
+	p->slabs = slab;
+	return 0;
+}
+
+int corio__stack_get(struct corio__stack_pool *p, size_t size, struct corio__stack **out)
+{
+	struct corio__stack_class *c;
+	struct corio__stack *s;
+	int err;
+
+	size = (size + p->page - 1) & ~(p->page - 1);
+	c = get_class(p, size);
+	if (!c)
+		return -ENOMEM;
+	if (!c->free) {
+		err = grow(p, c);
+		if (err)
+			return err;
+	}
+	s = c->free;
+	c->free = s->next;
+	s->next = NULL;
+	if (s->resident)
+		p->resident--;
+#ifdef CORIO_ASAN
+	/* Frames of the previous fiber never returned: clear their redzones. */
+	ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+#endif
+	*out = s;
+	return 0;
+}
+
+void corio__stack_put(struct corio__stack_pool *p, struct corio__stack *s)
+{
+	struct corio__stack_class *c;
+
+	for (c = p->classes; c->size != s->size; c = c->next)
+		;
+	if (p->resident < p->cache) {
+		s->resident = true;
+		p->resident++;
+	} else {
+		madvise(s->lo, s->size, MADV_DONTNEED);
+		s->resident = false;
+	}
+	s->next = c->free;
+	c->free = s;
+}
+
+/* ------------------------------------------------------ overflow reports */
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+/* Async-signal-safe formatting into a fixed buffer. */
+struct sbuf {
+	char b[256];
+	size_t n;
+};
+
+static void put_str(struct sbuf *s, const char *str)
+{
+	while (*str && s->n < sizeof(s->b) - 1)
+		s->b[s->n++] = *str++;
+}
+
+static void put_num(struct sbuf *s, uint64_t v, unsigned base)
+{
+	char tmp[24];
+	int i = 0;
+
+	do {
+		tmp[i++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	if (base == 16)
+		put_str(s, "0x");
+	while (i > 0 && s->n < sizeof(s->b) - 1)
+		s->b[s->n++] = tmp[--i];
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+
+	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+		old->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	/* Default action: restore it; the faulting access repeats and kills. */
+	signal(sig, SIG_DFL);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	corio_loop *loop = corio__tls_loop;
+	corio_fiber *f = loop ? loop->current : NULL;
+	char *a = si->si_addr;
+
+	if (f && f->stack && a >= f->stack->lo - CORIO__GUARD && a < f->stack->lo) {
+		struct sbuf s = {.n = 0};
+		ssize_t w;
+
+		put_str(&s, "corio: fiber ");
+		put_num(&s, f->id, 10);
+		put_str(&s, " \"");
+		put_str(&s, f->name);
+		put_str(&s, "\" overflowed its ");
+		put_num(&s, f->stack->size, 10);
+		put_str(&s, "-byte stack (fault at ");
+		put_num(&s, (uint64_t)(uintptr_t)a, 16);
+		put_str(&s, "); give it a larger corio_fiber_opts.stack_size\n");
+		w = write(STDERR_FILENO, s.b, s.n);
+		(void)w;
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		return; /* the access repeats and the default action kills */
+	}
+	chain(sig, si, uc);
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+}
+
+int corio__overflow_handler_install(corio_loop *loop)
+{
+	stack_t cur, ss;
+
+	pthread_once(&handler_once, install_handlers);
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		return 0; /* the thread has one already (ours or the program's) */
+	loop->altstack_size = 64 * 1024;
+	loop->altstack = mmap(NULL, loop->altstack_size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (loop->altstack == MAP_FAILED) {
+		loop->altstack = NULL;
+		return -ENOMEM;
+	}
+	ss.ss_sp = loop->altstack;
+	ss.ss_size = loop->altstack_size;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL)) {
+		munmap(loop->altstack, loop->altstack_size);
+		loop->altstack = NULL;
+		return -errno;
+	}
+	loop->altstack_ours = true;
+	return 0;
+}
+
+void corio__overflow_handler_remove(corio_loop *loop)
+{
+	stack_t ss = {.ss_flags = SS_DISABLE};
+
+	if (!loop->altstack_ours)
+		return;
+	sigaltstack(&ss, NULL);
+	munmap(loop->altstack, loop->altstack_size);
+	loop->altstack = NULL;
+	loop->altstack_ours = false;
+}

@@ -1,0 +1,340 @@
+/*
+ * corio internals: the structures every layer shares.
+ *
+ * Layering (bottom up): backend (backend/uring.c, backend/epoll.c) <- loop
+ * and ops (loop.c, op.c, timer.c) <- fibers (fiber/) <- blocking calls and
+ * sync (io.c, sync.c).
+ *
+ * The central record is struct corio__op: one operation, described in
+ * io_uring's own terms (a struct io_uring_sqe), so that the io_uring backend
+ * copies it into the ring and the epoll backend decodes the same fields. An
+ * op completes exactly once (or once per CQE while CORIO_F_MORE is set for
+ * multishot ops) through corio__op_complete(), whatever the backend.
+ *
+ * Everything here is touched by the loop's own thread only (DESIGN rule 4).
+ */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "corio.h"
+#include "list.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+
+#define CORIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CORIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Largest read/write length; what Linux itself clamps to (MAX_RW_COUNT). */
+#define CORIO__MAX_RW 0x7ffff000u
+
+/* ---------------------------------------------------------------- timers */
+
+enum corio__timer_kind {
+	CORIO__TIMER_WAIT, /* a parked fiber's deadline (struct corio__wait) */
+	CORIO__TIMER_OP,   /* an op's deadline, or an async timer (struct corio__op) */
+};
+
+/* A node of the loop's timer heap (a pairing heap: O(1) insert, O(log n)
+ * amortised removal, no allocation). Ties are broken by arming order. */
+struct corio__timer {
+	struct corio__timer *child, *next, *prev; /* prev: parent if first child */
+	int64_t deadline;
+	uint64_t seq;
+	uint8_t kind;
+	bool armed;
+};
+
+struct corio__timers {
+	struct corio__timer *root;
+	uint64_t seq;
+	size_t count;
+};
+
+void corio__timer_arm(struct corio__timers *h, struct corio__timer *t, int64_t deadline);
+void corio__timer_disarm(struct corio__timers *h, struct corio__timer *t);
+static inline struct corio__timer *corio__timer_first(const struct corio__timers *h)
+{
+	return h->root;
+}
+
+/* ------------------------------------------------------------------- ops */
+
+enum corio__op_kind {
+	CORIO__OP_FIBER, /* a fiber waits for it (op lives on the fiber's stack) */
+	CORIO__OP_ASYNC, /* completion API: callback (op from the loop's pool) */
+};
+
+enum corio__op_state {
+	CORIO__OP_FREE,	    /* in the pool */
+	CORIO__OP_IDLE,	    /* prepared, not started */
+	CORIO__OP_BACKEND,  /* given to the backend (in the kernel, a backlog, a wait list) */
+	CORIO__OP_TIMER,    /* an async timer: lives in the timer heap only */
+	CORIO__OP_DONE_DUE, /* completed inline; its callback runs next turn */
+	CORIO__OP_DONE,	    /* completed */
+};
+
+/* Opcode for async timers (never reaches a backend). */
+#define CORIO__OPCODE_TIMER 0xff
+
+struct corio__wait;
+
+struct corio__op {
+	struct io_uring_sqe sqe;   /* what to do; user_data is ours */
+	struct corio_list link;	   /* the loop's due list, or a backend's lists */
+	struct corio__timer timer; /* deadline (kind CORIO__TIMER_OP) */
+	uint8_t kind;		   /* enum corio__op_kind */
+	uint8_t state;		   /* enum corio__op_state */
+	bool multishot;		   /* may complete more than once */
+	bool cancel_sent;	   /* a cancellation was asked of the backend */
+	int16_t cancel_res;	   /* what -ECANCELED stands for: -ECANCELED or -ETIMEDOUT */
+	int32_t res;
+	uint32_t cflags;
+	uint32_t gen; /* async ops: generation, part of the request id */
+	uint32_t idx; /* async ops: slot in the pool */
+	union {
+		struct corio__wait *wait; /* CORIO__OP_FIBER */
+		struct {
+			corio_cb cb;
+			void *user;
+		} async; /* CORIO__OP_ASYNC */
+	};
+	uint64_t bpriv[3]; /* the backend's scratch space */
+};
+
+/* Start an op with the backend (or complete it at once if it cannot start). */
+void corio__op_start(corio_loop *loop, struct corio__op *op);
+/* Called by backends: the op finished with @res (and CQE @flags). */
+void corio__op_complete(corio_loop *loop, struct corio__op *op, int res, uint32_t flags);
+/* Called by backends when the completion happens inside the start call: a
+ * fiber sees it on return, a callback runs at the next turn. */
+void corio__op_complete_inline(corio_loop *loop, struct corio__op *op, int res);
+/* Ask for cancellation; a completion (-ECANCELED stands for @reason) follows. */
+void corio__op_cancel(corio_loop *loop, struct corio__op *op, int reason);
+/* Arm or clear (deadline 0) an op's deadline. */
+void corio__op_set_deadline(corio_loop *loop, struct corio__op *op, int64_t deadline);
+
+/* The pool of async op records, addressed by request id. */
+struct corio__op_pool {
+	struct corio__op **chunks;
+	uint32_t nchunks;
+	struct corio_list free;
+};
+
+/* ------------------------------------------------------------ the backend */
+
+/*
+ * The seam between the loop and the kernel. Exactly one backend per loop,
+ * chosen at loop creation. A backend never fails an op because it is busy:
+ * it queues it. It reports every completion through corio__op_complete()
+ * (or corio__op_complete_inline() from within submit).
+ */
+struct corio__backend {
+	const char *name;
+	/* Set up; on failure return -errno after printing nothing (the loop
+	 * decides whether to fall back and what to say). @why gets a static
+	 * explanation of the failure, naming the fix. */
+	int (*init)(corio_loop *loop, const struct corio_loop_opts *opts, const char **why);
+	/* Tear down. Called with nothing in flight. */
+	void (*fini)(corio_loop *loop);
+	/* Hand an op over. */
+	void (*submit)(corio_loop *loop, struct corio__op *op);
+	/* Ask that an op handed over be cancelled; its completion follows. */
+	void (*cancel)(corio_loop *loop, struct corio__op *op);
+	/* Submit what is queued, wait up to @timeout_ns (0: don't wait,
+	 * -1: no limit) for events, and deliver the completions. Returns >= 0
+	 * or -errno for a fatal error. */
+	int (*poll)(corio_loop *loop, int64_t timeout_ns);
+	/* Whether an io_uring opcode can run on this backend. */
+	bool (*supported)(corio_loop *loop, int opcode);
+};
+
+extern const struct corio__backend corio__backend_uring;
+extern const struct corio__backend corio__backend_epoll;
+
+/* ---------------------------------------------------------------- fibers */
+
+/* Saved context: the stack pointer; the registers are on that stack. */
+struct corio__ctx {
+	void *sp;
+};
+
+/* Switch from the context saved in @from to the one in @to (assembly). */
+void corio__ctx_switch(struct corio__ctx *from, struct corio__ctx *to);
+/* Prepare @ctx so that switching to it calls entry(arg) on [lo, hi). */
+void corio__ctx_make(struct corio__ctx *ctx, void *hi, void (*entry)(void *), void *arg);
+
+struct corio__stack {
+	char *lo;		   /* lowest usable byte (the guard is just below) */
+	size_t size;		   /* usable bytes */
+	struct corio__stack *next; /* free list */
+	unsigned valgrind_id;
+	bool resident; /* pages may be in memory (not yet given back) */
+};
+
+struct corio__stack_class {
+	size_t size;
+	struct corio__stack *free;
+	struct corio__stack_class *next;
+};
+
+struct corio__stack_slab {
+	struct corio__stack_slab *next;
+	void *map;
+	size_t map_len;
+	unsigned n;
+	struct corio__stack stacks[];
+};
+
+struct corio__stack_pool {
+	struct corio__stack_class *classes;
+	struct corio__stack_slab *slabs;
+	size_t page;
+	unsigned cache;	   /* resident free stacks to keep */
+	unsigned resident; /* resident free stacks now */
+};
+
+int corio__stack_pool_init(struct corio__stack_pool *p, unsigned cache);
+void corio__stack_pool_term(struct corio__stack_pool *p);
+int corio__stack_get(struct corio__stack_pool *p, size_t size, struct corio__stack **out);
+void corio__stack_put(struct corio__stack_pool *p, struct corio__stack *s);
+/* Per-thread: the alternate signal stack and the overflow reporter. */
+int corio__overflow_handler_install(corio_loop *loop);
+void corio__overflow_handler_remove(corio_loop *loop);
+
+enum corio__fiber_state {
+	CORIO__FIBER_READY,
+	CORIO__FIBER_RUNNING,
+	CORIO__FIBER_PARKED,
+	CORIO__FIBER_DONE,
+};
+
+/*
+ * A parked fiber. Whatever the fiber waits for (an op, a queue, a timer)
+ * wakes it through corio__wake(); a deadline or a cancellation calls
+ * @abort, which either wakes it at once (queues, sleep) or arranges for the
+ * wake to come (I/O: cancel the op, wake on its completion).
+ */
+struct corio__wait {
+	corio_fiber *fiber;
+	struct corio__timer timer; /* kind CORIO__TIMER_WAIT */
+	void (*abort)(struct corio__wait *w, int reason);
+	void *obj;		/* what it waits on */
+	struct corio_list link; /* in obj's wait queue */
+	int res;
+	bool done;
+};
+
+struct corio_fiber {
+	struct corio__ctx ctx;
+	corio_loop *loop;
+	struct corio_list runq;	  /* in the loop's run queue */
+	struct corio_list all;	  /* in loop->fibers (alive) or loop->zombies (ended, unjoined) */
+	struct corio__wait *wait; /* what it is parked on */
+	struct corio__stack *stack;
+	corio_fiber_fn fn;
+	void *arg;
+	void *result;
+	void *data;
+	struct corio_list joiners; /* at most one waiter: the joiner */
+	uint64_t id;
+	uint8_t state;
+	bool detached;
+	bool joined;
+	bool cancel_pending;
+	char name[32];
+#ifdef CORIO_ASAN
+	void *asan_fake;
+#endif
+};
+
+void corio__ready(corio_loop *loop, corio_fiber *f);
+/* Park the running fiber on @w until woken; returns w->res. Arms the
+ * deadline if not 0. The caller has queued @w where it belongs. */
+int corio__park(struct corio__wait *w, int64_t deadline);
+/* Wake a parked fiber with @res (no-op if the wait is already done). */
+void corio__wake(struct corio__wait *w, int res);
+/* The abort of waits on a queue: unlink and wake with the reason. */
+void corio__abort_unlink(struct corio__wait *w, int reason);
+/* If the running fiber has a cancellation pending, consume it: -ECANCELED. */
+int corio__take_cancel(corio_fiber *f);
+/* The running fiber, or NULL; checks the thread owns a loop. */
+corio_fiber *corio__self(void);
+
+/* ------------------------------------------------------------------ loop */
+
+struct corio_loop {
+	const struct corio__backend *be;
+	void *be_state;
+	pthread_t thread;
+
+	struct corio__timers timers;
+	struct corio_list runq; /* ready fibers */
+	struct corio_list due;	/* async ops completed inline: callbacks next turn */
+	struct corio_list fibers;  /* alive */
+	struct corio_list zombies; /* ended, not yet joined */
+	corio_fiber *current;
+	struct corio__ctx sched_ctx; /* the thread's own stack */
+
+	struct corio__stack_pool stacks;
+	struct corio__op_pool ops;
+	size_t default_stack;
+
+	size_t live_fibers;   /* not yet ended */
+	size_t pending_async; /* async ops and timers not yet completed */
+	size_t inflight;      /* ops in the backend */
+
+	bool stop;
+	bool closing; /* destroy: every blocking call returns -ECANCELED */
+	bool running; /* inside corio_loop_run / run_once */
+
+	struct corio_loop_stats stats;
+
+	void *altstack; /* alternate signal stack of this thread */
+	size_t altstack_size;
+	bool altstack_ours;
+
+#ifdef CORIO_ASAN
+	void *sched_asan_fake;
+	const void *sched_stack_bottom;
+	size_t sched_stack_size;
+#endif
+};
+
+extern __thread corio_loop *corio__tls_loop;
+
+/* Log a line to stderr, prefixed "corio: ". */
+void corio__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run the fibers that are ready now (loop.c calls it once per turn). */
+void corio__run_ready(corio_loop *loop);
+/* Fire the timers that are due; returns how many. */
+size_t corio__timers_fire(corio_loop *loop, int64_t now);
+
+int corio__op_pool_init(struct corio__op_pool *p);
+void corio__op_pool_term(struct corio__op_pool *p);
+struct corio__op *corio__op_alloc(corio_loop *loop);
+void corio__op_free(corio_loop *loop, struct corio__op *op);
+struct corio__op *corio__op_lookup(corio_loop *loop, corio_req id);
+/* Run the callbacks of ops that completed inline. */
+void corio__run_due(corio_loop *loop);
+/* Cancel every pending async op (destroy). */
+void corio__cancel_all_async(corio_loop *loop);
+
+/* Blocking op from a fiber: start @op, park until it completes. */
+int corio__fiber_io(struct corio__op *op, int64_t deadline);
+/* Async op from the pool for the loop's thread (NULL and *err set on error). */
+struct corio__op *corio__async_op(corio_loop *loop, corio_cb cb, int *err);
+/* Start a prepared async op; returns its request id. */
+corio_req corio__async_start(corio_loop *loop, struct corio__op *op, corio_cb cb, void *user);
+
+#endif

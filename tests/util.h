@@ -1,0 +1,42 @@
+/*
+ * Shared helpers for the tests.
+ *
+ * Tests are cmocka programs. An assertion that fails inside a fiber makes
+ * cmocka longjmp out of the fiber: the test is reported failed, and the
+ * process may not survive to run the next one; either way the run fails.
+ */
+#ifndef CORIO_TEST_UTIL_H
+#define CORIO_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "corio.h"
+
+/* Create a loop for the backend in $CORIO_BACKEND; exits 77 (skip) when
+ * that backend cannot run here. */
+corio_loop *t_loop(void);
+corio_loop *t_loop_opts(const struct corio_loop_opts *opts);
+
+/* Run fn(arg) as a fiber on a fresh loop until the loop is idle; returns
+ * what fn returned. Asserts the loop ran cleanly. */
+void *t_run(void *(*fn)(void *), void *arg);
+
+/* A connected pair of nonblocking-agnostic stream sockets (AF_UNIX). */
+void t_socketpair(int sv[2]);
+
+/* A TCP listener on 127.0.0.1 (ephemeral port); *port gets the port. */
+int t_listen_tcp(int *port);
+
+/* A fresh temporary directory (removed with t_rmdir_r). */
+char *t_tmpdir(void);
+void t_rmdir_r(const char *path);
+
+/* The backend the tests were asked to use: "uring" or "epoll". */
+const char *t_backend(void);
+
+#endif
