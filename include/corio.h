@@ -9,6 +9,7 @@
  *   corio/io.h     blocking-style file and socket calls for fibers
  *   corio/async.h  the completion API: start an operation, get a callback
  *   corio/sync.h   mutex, condition, event, channel, wait group
+ *   corio/pool.h   thread per core: a pool of loops, messages, cross-loop sync
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -19,5 +20,6 @@
 #include "corio/io.h"
 #include "corio/async.h"
 #include "corio/sync.h"
+#include "corio/pool.h"
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "corio.h"
 #include "list.h"
+#include "pool/mpsc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORIO_ASAN 1
@@ -156,6 +157,13 @@ struct corio__backend {
 	int (*poll)(corio_loop *loop, int64_t timeout_ns);
 	/* Whether an io_uring opcode can run on this backend. */
 	bool (*supported)(corio_loop *loop, int opcode);
+	/* Wake @target from its kernel wait. Any thread; @sender is the
+	 * calling thread's loop or NULL. Must make the target's next (or
+	 * current) poll return even if it has not started waiting yet. */
+	void (*wake)(corio_loop *target, corio_loop *sender);
+	/* Send what wake() left queued on this loop (called when a run ends,
+	 * since no next poll may come to carry it). */
+	void (*flush)(corio_loop *loop);
 };
 
 extern const struct corio__backend corio__backend_uring;
@@ -293,9 +301,20 @@ struct corio_loop {
 	size_t pending_async; /* async ops and timers not yet completed */
 	size_t inflight;      /* ops in the backend */
 
+	/* Cross-thread: messages, deliveries and the sleeping word. */
+	struct corio__inbox *inbox;
+	corio_pool *pool; /* NULL unless a member */
+	unsigned index;	  /* slot in the pool */
+	size_t remote_waiters; /* fibers parked on cross-loop objects */
+
+	enum corio_loop_mode mode;
+	int64_t spin_ns;
+	int64_t last_event; /* HYBRID: when the last turn did anything */
+
 	bool stop;
 	bool closing; /* destroy: every blocking call returns -ECANCELED */
 	bool running; /* inside corio_loop_run / run_once */
+	bool in_turn; /* inside corio__turn: a poll follows soon */
 
 	struct corio_loop_stats stats;
 
@@ -315,6 +334,11 @@ extern __thread corio_loop *corio__tls_loop;
 /* Log a line to stderr, prefixed "corio: ". */
 void corio__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* One loop turn (see loop.c). */
+int corio__turn(corio_loop *loop, bool wait);
+/* Start closing: cancel every fiber and async op (destroy, pool stop). */
+void corio__loop_close(corio_loop *loop);
+
 /* Run the fibers that are ready now (loop.c calls it once per turn). */
 void corio__run_ready(corio_loop *loop);
 /* Fire the timers that are due; returns how many. */
@@ -329,6 +353,43 @@ struct corio__op *corio__op_lookup(corio_loop *loop, corio_req id);
 void corio__run_due(corio_loop *loop);
 /* Cancel every pending async op (destroy). */
 void corio__cancel_all_async(corio_loop *loop);
+
+/* ------------------------------------------------------------ cross-loop */
+
+int corio__inbox_init(corio_loop *loop, unsigned size);
+void corio__inbox_term(corio_loop *loop);
+/* Run what other threads sent (bounded batch); returns how many. */
+unsigned corio__inbox_drain(corio_loop *loop);
+/* True if something from another thread waits to be run. */
+bool corio__inbox_pending(corio_loop *loop);
+/* Tell @target something was queued for it: wake it if it sleeps. */
+void corio__notify(corio_loop *target);
+/* Deliver @r to @loop: r->fn runs there at its next turn. Any thread. */
+void corio__remote_post(corio_loop *loop, struct corio__remote *r);
+
+/*
+ * A fiber waiting on something that another thread completes (a call
+ * reply, a cross-loop event, room in an inbox). The completer sets @res and
+ * delivers @r to @loop, whose turn wakes the fiber. Foreign (non-loop)
+ * threads wait on @futex instead.
+ */
+struct corio__xwait {
+	struct corio__remote r;
+	corio_loop *loop;	/* the waiter's loop, or NULL for a foreign thread */
+	void *obj;		/* the object waited on */
+	struct corio__wait w;	/* the parked fiber */
+	struct corio_list link; /* in the object's waiter list (under its lock) */
+	int res;
+	int aborted;		/* set by the waiter's abort when it must still wait */
+	_Atomic uint32_t futex; /* foreign thread: 0 waiting, 1 delivered */
+};
+
+/* Prepare @x for the calling thread (a fiber or a foreign thread). */
+void corio__xwait_init(struct corio__xwait *x, void (*abort)(struct corio__wait *, int));
+/* Park until delivered (fiber) or block until delivered (foreign thread). */
+int corio__xwait_park(struct corio__xwait *x, int64_t deadline);
+/* Any thread: complete @x with @res and send it home. */
+void corio__xwait_deliver(struct corio__xwait *x, int res);
 
 /* Blocking op from a fiber: start @op, park until it completes. */
 int corio__fiber_io(struct corio__op *op, int64_t deadline);

@@ -6,13 +6,16 @@
  *      completions (waking fibers, running callbacks);
  *   2. fire the timers that are due;
  *   3. run the callbacks of operations that completed inline;
- *   4. run the fibers that are ready (one batch: fibers readied during the
+ *   4. run what other threads sent (messages, call replies, wakes);
+ *   5. run the fibers that are ready (one batch: fibers readied during the
  *      batch wait for the next turn, after the next poll).
  *
- * The loop waits only when no fiber is ready and no callback is due, and
- * never waits for nothing: if nothing is in flight, no timer is armed and
- * fibers are still parked, they wait on each other and corio_loop_run
- * returns -EDEADLK instead of hanging.
+ * The loop waits only when nothing is ready, and only in INTERRUPT mode (or
+ * HYBRID after spinning spin_ns). Before it sleeps it says so in its inbox's
+ * sleeping word, so that senders know to wake it (pool/pool.c has the
+ * protocol). It never waits for nothing: if nothing is in flight, no timer is
+ * armed, no other thread can reach it, and fibers are still parked, they wait
+ * on each other and corio_loop_run returns -EDEADLK instead of hanging.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdatomic.h>
 
 #include "internal.h"
 
@@ -123,8 +127,17 @@ int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 	corio__list_init(&loop->fibers);
 	corio__list_init(&loop->zombies);
 	loop->default_stack = opts && opts->stack_size ? opts->stack_size : 64 * 1024;
+	loop->mode = opts ? opts->mode : CORIO_MODE_INTERRUPT;
+	loop->spin_ns = opts && opts->spin_ns ? opts->spin_ns : 50 * CORIO_USEC;
 	corio__stack_pool_init(&loop->stacks, opts && opts->stack_cache ? opts->stack_cache : 64);
 	corio__op_pool_init(&loop->ops);
+	if (loop->mode > CORIO_MODE_HYBRID) {
+		err = -EINVAL;
+		goto fail_inbox;
+	}
+	err = corio__inbox_init(loop, opts && opts->inbox_size ? opts->inbox_size : 4096);
+	if (err)
+		goto fail_inbox;
 	err = corio__overflow_handler_install(loop);
 	if (err)
 		goto fail_handler;
@@ -138,6 +151,8 @@ int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 fail_backend:
 	corio__overflow_handler_remove(loop);
 fail_handler:
+	corio__inbox_term(loop);
+fail_inbox:
 	corio__op_pool_term(&loop->ops);
 	corio__stack_pool_term(&loop->stacks);
 	free(loop);
@@ -153,35 +168,71 @@ static bool alive(const corio_loop *loop)
 static bool deadlocked(const corio_loop *loop)
 {
 	return loop->live_fibers && !loop->inflight && !loop->timers.count &&
-	       corio__list_empty(&loop->runq) && corio__list_empty(&loop->due);
+	       !loop->remote_waiters && !loop->pool && corio__list_empty(&loop->runq) &&
+	       corio__list_empty(&loop->due) && !corio__inbox_pending((corio_loop *)loop);
 }
 
-static int turn(corio_loop *loop, bool wait)
+/* How long the next poll may wait: 0 if anything is ready or the mode says
+ * spin, else until the earliest timer, or -1 (until woken). */
+static int64_t wait_time(corio_loop *loop, bool wait, int64_t *now)
 {
-	int64_t timeout = 0;
 	struct corio__timer *t;
+
+	if (!wait || loop->stop || loop->mode == CORIO_MODE_POLL ||
+	    !corio__list_empty(&loop->runq) || !corio__list_empty(&loop->due))
+		return 0;
+	*now = corio_now();
+	if (loop->mode == CORIO_MODE_HYBRID && *now - loop->last_event < loop->spin_ns)
+		return 0;
+	t = corio__timer_first(&loop->timers);
+	if (t)
+		return t->deadline > *now ? t->deadline - *now : 0;
+	if (loop->inflight || loop->pool || loop->remote_waiters)
+		return -1;
+	return 0; /* nothing could wake us */
+}
+
+int corio__turn(corio_loop *loop, bool wait)
+{
+	struct corio__inbox *ib = loop->inbox;
+	int64_t now = 0, timeout = wait_time(loop, wait, &now);
+	unsigned events;
 	int err;
 
 	loop->stats.turns++;
-	if (wait && !loop->stop && corio__list_empty(&loop->runq) &&
-	    corio__list_empty(&loop->due)) {
-		t = corio__timer_first(&loop->timers);
-		if (t) {
-			int64_t now = corio_now();
-
-			timeout = t->deadline > now ? t->deadline - now : 0;
-		} else {
-			timeout = loop->inflight ? -1 : 0;
-		}
+	loop->in_turn = true;
+	if (timeout != 0) {
+		/* About to sleep: publish it, then look once more (rule 5). */
+		atomic_store_explicit(&ib->state, CORIO__SLEEPING, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (corio__inbox_pending(loop))
+			timeout = 0;
+		else
+			loop->stats.sleeps++;
 	}
 	err = loop->be->poll(loop, timeout);
-	if (err < 0)
+	if (timeout != 0)
+		atomic_store_explicit(&ib->state, CORIO__AWAKE, memory_order_relaxed);
+	if (err < 0) {
+		loop->in_turn = false;
 		return err;
+	}
+	events = (unsigned)err;
 	if (loop->timers.count)
-		corio__timers_fire(loop, corio_now());
-	if (!corio__list_empty(&loop->due))
+		events += corio__timers_fire(loop, corio_now());
+	if (!corio__list_empty(&loop->due)) {
 		corio__run_due(loop);
-	corio__run_ready(loop);
+		events++;
+	}
+	if (corio__inbox_pending(loop))
+		events += corio__inbox_drain(loop);
+	if (!corio__list_empty(&loop->runq)) {
+		corio__run_ready(loop);
+		events++;
+	}
+	if (events && loop->mode == CORIO_MODE_HYBRID)
+		loop->last_event = now ? now : corio_now();
+	loop->in_turn = false;
 	return 0;
 }
 
@@ -207,10 +258,11 @@ int corio_loop_run(corio_loop *loop)
 			err = -EDEADLK;
 			break;
 		}
-		err = turn(loop, true);
+		err = corio__turn(loop, true);
 		if (err)
 			break;
 	}
+	loop->be->flush(loop);
 	loop->running = false;
 	return err;
 }
@@ -223,7 +275,8 @@ int corio_loop_run_once(corio_loop *loop, bool wait)
 		return err;
 	if (wait && deadlocked(loop))
 		return -EDEADLK;
-	err = turn(loop, wait);
+	err = corio__turn(loop, wait);
+	loop->be->flush(loop);
 	if (err)
 		return err;
 	return alive(loop) ? 1 : 0;
@@ -254,31 +307,39 @@ void corio_loop_stats(const corio_loop *loop, struct corio_loop_stats *out, size
 	memcpy(out, &loop->stats, size);
 }
 
-void corio_loop_destroy(corio_loop *loop)
+void corio__loop_close(corio_loop *loop)
 {
 	struct corio_list *n, *next;
 
-	if (check_thread(loop))
-		return;
-	/* Cancel everything, then turn until every fiber has ended and every
-	 * op has completed: only then may stacks and op records go. */
 	loop->closing = true;
 	for (n = loop->fibers.next; n != &loop->fibers; n = next) {
 		next = n->next;
 		corio_cancel(corio__container_of(n, corio_fiber, all));
 	}
 	corio__cancel_all_async(loop);
-	while (alive(loop) || loop->inflight) {
+}
+
+void corio_loop_destroy(corio_loop *loop)
+{
+	struct corio_list *n;
+
+	if (check_thread(loop))
+		return;
+	/* Cancel everything, then turn until every fiber has ended, every op
+	 * has completed and what other threads sent has run: only then may
+	 * stacks, op records and the inbox go. */
+	corio__loop_close(loop);
+	while (alive(loop) || loop->inflight || corio__inbox_pending(loop)) {
 		if (deadlocked(loop)) {
-			/* Cannot happen while closing: every park is cancelled. */
 			corio__log("destroy: %zu fibers cannot end", loop->live_fibers);
 			break;
 		}
-		if (turn(loop, true) < 0)
+		if (corio__turn(loop, true) < 0)
 			break;
 	}
 	while ((n = corio__list_pop_front(&loop->zombies)))
 		free(corio__container_of(n, corio_fiber, all));
+	corio__inbox_term(loop); /* waits for deliveries still being posted */
 	loop->be->fini(loop);
 	corio__overflow_handler_remove(loop);
 	corio__op_pool_term(&loop->ops);

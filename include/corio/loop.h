@@ -21,12 +21,28 @@ enum corio_backend {
 	CORIO_BACKEND_EPOLL = 2, /* epoll + a thread pool for files */
 };
 
+/*
+ * What a loop does when it has nothing to run:
+ *  - INTERRUPT: sleep in the kernel until a completion, a timer or a message.
+ *  - POLL: never sleep; spin on completions and the inbox. Burns its CPU;
+ *    lowest latency; senders never need a system call to wake it.
+ *  - HYBRID: spin for spin_ns after the last event, then sleep.
+ */
+enum corio_loop_mode {
+	CORIO_MODE_INTERRUPT = 0,
+	CORIO_MODE_POLL = 1,
+	CORIO_MODE_HYBRID = 2,
+};
+
 struct corio_loop_opts {
 	enum corio_backend backend;
+	enum corio_loop_mode mode;
 	unsigned sq_entries;  /* io_uring submission queue; 0: 256 */
 	unsigned cq_entries;  /* completion queue; 0: 8 x sq; raised to >= 2 x sq */
 	size_t stack_size;    /* default fiber stack; 0: 64 KiB */
 	unsigned stack_cache; /* free stacks kept resident for reuse; 0: 64 */
+	int64_t spin_ns;      /* HYBRID: how long to spin before sleeping; 0: 50 us */
+	unsigned inbox_size;  /* messages the inbox holds (pool); 0: 4096 */
 };
 
 /*
@@ -80,6 +96,10 @@ struct corio_loop_stats {
 	uint64_t fibers_spawned; /* fibers created */
 	uint64_t switches;	 /* fiber context switches */
 	uint64_t timers_fired;	 /* sleeps and deadlines that expired */
+	uint64_t wakes_sent;	 /* messages sent by this loop that had to wake the target */
+	uint64_t wakes_elided;	 /* messages sent by this loop to a target that was awake */
+	uint64_t msgs_received;	 /* messages run by this loop */
+	uint64_t sleeps;	 /* times the loop blocked in the kernel */
 };
 
 /* Copy the loop's counters into @out (at most @size bytes, for ABI growth). */

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "../internal.h"
 
@@ -36,8 +38,11 @@
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #endif
 
-/* user_data of our own cancel requests: ops are aligned, so odd is free. */
-#define TAG_CANCEL 1u
+/* user_data values that are not ops (ops are aligned, so odd is free). */
+#define TAG_IGNORE 1u /* our cancel requests and MSG_RING sends: no result needed */
+#define TAG_WAKE 3u   /* the read on the wake eventfd completed */
+#define TAG_RINGED 5u /* another loop rang us with IORING_OP_MSG_RING */
+#define TAG_RING_FAILED 7u /* our MSG_RING could not post (see uring_wake) */
 
 struct uring {
 	struct io_uring ring;
@@ -47,7 +52,12 @@ struct uring {
 	int enter_fd;
 	bool taskrun_flag; /* the kernel sets IORING_SQ_TASKRUN for us */
 	bool defer;	   /* DEFER_TASKRUN: completions need GETEVENTS */
-	uint8_t ops[32];   /* supported opcodes (bitmap) */
+	bool wake_armed;   /* a read is pending on wake_fd */
+	bool msg_ring;	   /* loops ring each other with MSG_RING */
+	bool rings_queued; /* MSG_RING wakes wait in our SQ */
+	int wake_fd;	   /* eventfd other threads write to wake us */
+	uint64_t wake_buf;
+	uint8_t ops[32]; /* supported opcodes (bitmap) */
 };
 
 static struct uring *U(corio_loop *loop)
@@ -149,6 +159,18 @@ static void probe(struct uring *u)
 	io_uring_free_probe(pr);
 }
 
+static bool uring_supported_u(const struct uring *u, int opcode)
+{
+	return opcode >= 0 && opcode < 256 && (u->ops[opcode / 8] & (1u << (opcode % 8)));
+}
+
+static bool getenv_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, value);
+}
+
 static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, const char **why)
 {
 	struct uring *u = calloc(1, sizeof(*u));
@@ -176,24 +198,35 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 		u->reg_flag = IORING_ENTER_REGISTERED_RING;
 	}
 	probe(u);
+	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->wake_fd < 0) {
+		ret = -errno;
+		*why = "eventfd failed";
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return ret;
+	}
+	u->msg_ring = uring_supported_u(u, IORING_OP_MSG_RING) && !getenv_is("CORIO_WAKE", "eventfd");
 	loop->be_state = u;
 	return 0;
 }
+
+static void uring_flush(corio_loop *loop);
 
 static void uring_fini(corio_loop *loop)
 {
 	struct uring *u = U(loop);
 
-	io_uring_queue_exit(&u->ring);
+	uring_flush(loop);
+	io_uring_queue_exit(&u->ring); /* also ends the pending wake read */
+	close(u->wake_fd);
 	free(u);
 	loop->be_state = NULL;
 }
 
 static bool uring_supported(corio_loop *loop, int opcode)
 {
-	struct uring *u = U(loop);
-
-	return opcode >= 0 && opcode < 256 && (u->ops[opcode / 8] & (1u << (opcode % 8)));
+	return uring_supported_u(U(loop), opcode);
 }
 
 /* Publish prepared SQEs to the kernel; returns how many it has not consumed. */
@@ -256,7 +289,7 @@ static bool prep_cancel(corio_loop *loop, struct corio__op *op)
 	if (!sqe)
 		return false;
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-	sqe->user_data = TAG_CANCEL;
+	sqe->user_data = TAG_IGNORE;
 	return true;
 }
 
@@ -325,8 +358,17 @@ static unsigned reap(corio_loop *loop)
 
 		io_uring_cq_advance(ring, 1);
 		n++;
-		if (ud == TAG_CANCEL)
+		if (ud == TAG_IGNORE || ud == TAG_RINGED)
+			continue; /* a ring from another loop only had to wake us */
+		if (ud == TAG_RING_FAILED) {
+			corio__log("a MSG_RING wake failed (%s): a loop may sleep until its next "
+				   "event", strerror(-res));
 			continue;
+		}
+		if (ud == TAG_WAKE) {
+			U(loop)->wake_armed = false; /* re-armed before the next wait */
+			continue;
+		}
 		struct corio__op *op = (struct corio__op *)(uintptr_t)ud;
 
 		if (CORIO_UNLIKELY(corio__list_linked(&op->link)))
@@ -334,6 +376,66 @@ static unsigned reap(corio_loop *loop)
 		corio__op_complete(loop, op, res, flags);
 	}
 	return n;
+}
+
+/* Keep a read pending on the wake eventfd: a write by any thread completes
+ * it, which ends our wait. The counter it read is just discarded. */
+static void arm_wake(corio_loop *loop)
+{
+	struct uring *u = U(loop);
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return; /* next turn */
+	io_uring_prep_read(sqe, u->wake_fd, &u->wake_buf, sizeof(u->wake_buf), 0);
+	sqe->user_data = TAG_WAKE;
+	u->wake_armed = true;
+}
+
+/*
+ * Wake a loop that sleeps (or is about to) in io_uring_enter.
+ *
+ * From another io_uring loop we post a CQE straight into the target's ring
+ * with IORING_OP_MSG_RING, prepared in our own SQ: it goes out with our next
+ * io_uring_enter, which we make anyway, so the sender pays no system call of
+ * its own and the target has nothing to re-arm. From any other thread we
+ * write the target's eventfd (one system call), which completes the read the
+ * target keeps pending. bench/ measures both (CORIO_WAKE=eventfd forces the
+ * eventfd everywhere).
+ */
+static void uring_wake(corio_loop *target, corio_loop *sender)
+{
+	struct uring *t = U(target);
+	uint64_t one = 1;
+	ssize_t n;
+
+	/* Only from inside a turn: its next poll is what sends the ring. */
+	if (sender && sender->in_turn && sender->be == &corio__backend_uring &&
+	    U(sender)->msg_ring) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&U(sender)->ring);
+
+		if (sqe) {
+			/* It can only fail if the kernel cannot allocate an
+			 * overflow entry for the target's full CQ (NODROP). */
+			io_uring_prep_msg_ring(sqe, t->ring.ring_fd, 0, TAG_RINGED, 0);
+			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+			sqe->user_data = TAG_RING_FAILED;
+			U(sender)->rings_queued = true;
+			return;
+		}
+	}
+	n = write(t->wake_fd, &one, sizeof(one));
+	(void)n; /* EAGAIN: the counter is saturated, so it is readable anyway */
+}
+
+static void uring_flush(corio_loop *loop)
+{
+	struct uring *u = U(loop);
+
+	if (u->rings_queued) {
+		u->rings_queued = false;
+		enter(loop, flush_sq(&u->ring), 0, 0, NULL);
+	}
 }
 
 static int uring_poll(corio_loop *loop, int64_t timeout)
@@ -346,7 +448,10 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 
 	if (!corio__list_empty(&u->backlog) || !corio__list_empty(&u->cancels))
 		drain_backlogs(loop);
+	if (!u->wake_armed)
+		arm_wake(loop);
 	submit = flush_sq(ring);
+	u->rings_queued = false; /* they go with this enter */
 	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
 	if (kflags & IORING_SQ_CQ_OVERFLOW)
 		loop->stats.cq_overflow++;
@@ -383,8 +488,7 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 				return ret;
 		}
 	}
-	reap(loop);
-	return 0;
+	return (int)reap(loop);
 }
 
 const struct corio__backend corio__backend_uring = {
@@ -395,4 +499,6 @@ const struct corio__backend corio__backend_uring = {
 	.cancel = uring_cancel,
 	.poll = uring_poll,
 	.supported = uring_supported,
+	.wake = uring_wake,
+	.flush = uring_flush,
 };

@@ -1,0 +1,176 @@
+/*
+ * corio: thread-per-core. A pool of loops, one per thread, pinned to CPUs,
+ * sharing nothing, talking by messages.
+ *
+ * Messages: corio_post() sends fn(arg) to loop k from any thread (fire and
+ * forget); corio_call() runs fn(arg) on loop k from a fiber and suspends the
+ * fiber until the result is back; corio_call_all() runs it on every loop.
+ * Message functions run on the target loop's own stack, between fibers: they
+ * must not block (spawn a fiber with corio_go() for work that does).
+ *
+ * Each loop's inbox is a bounded lock-free multi-producer queue. When it is
+ * full, a fiber sender waits for room (woken by the target when it drains),
+ * a thread that is not a loop blocks (or gets -EAGAIN with CORIO_POST_NOWAIT),
+ * and code on a loop's own stack gets -EAGAIN (it must not block the loop).
+ *
+ * Wake only who sleeps (DESIGN rule 5): a loop publishes that it is about to
+ * sleep; a sender makes a system call to wake it only then. A busy target
+ * costs no system call per message. corio_loop_stats() counts wakes sent and
+ * elided (on the sending loop) and messages received.
+ *
+ * Order: messages from one sender to one loop run in the order they were
+ * posted.
+ *
+ * Stopping: corio_pool_stop() cancels every fiber of every loop (their
+ * blocking calls return -ECANCELED), runs them to their end, then closes each
+ * inbox and runs what it holds: a message accepted is never dropped. Posting
+ * to a closed loop returns -ESHUTDOWN.
+ */
+#ifndef CORIO_POOL_H
+#define CORIO_POOL_H
+
+#include "corio/types.h"
+#include "corio/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct corio_pool corio_pool;
+
+struct corio_pool_opts {
+	unsigned nloops;		   /* 0: one per CPU in @cpus, else per CPU of the affinity mask */
+	const int *cpus;		   /* CPUs to pin loop i to (cpus[i % ncpus]); NULL: the mask */
+	unsigned ncpus;
+	const enum corio_loop_mode *modes; /* per loop (nloops entries); NULL: loop.mode */
+	unsigned max_joined;		   /* slots for threads joining later; 0: 4 */
+	struct corio_loop_opts loop;	   /* options of every loop */
+	/* Runs on each pool thread, on its loop, before the loop turns (spawn
+	 * the loop's first fibers here). */
+	void (*on_start)(corio_loop *loop, unsigned index, void *arg);
+	void *arg;
+};
+
+/* Start the pool's threads and loops; returns when every loop runs. */
+CORIO_API int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts);
+
+/* Stop every loop (see above) and join the pool's threads. Not from a loop
+ * of the pool. Joined threads (corio_pool_join) must leave on their own. */
+CORIO_API int corio_pool_stop(corio_pool *pool);
+
+/* Stop if needed and free. */
+CORIO_API void corio_pool_destroy(corio_pool *pool);
+
+/* Number of loop slots (started loops + joinable slots). Loops are 0..n-1. */
+CORIO_API unsigned corio_pool_size(const corio_pool *pool);
+/* Number of loops the pool started (indices 0..n-1). */
+CORIO_API unsigned corio_pool_nloops(const corio_pool *pool);
+
+/* The calling thread's pool and index in it, or NULL / -1. */
+CORIO_API corio_pool *corio_pool_current(void);
+CORIO_API int corio_pool_index(void);
+
+/* The loop in slot @k, or NULL (an empty slot). */
+CORIO_API corio_loop *corio_pool_loop(corio_pool *pool, unsigned k);
+
+/*
+ * Make the calling thread (which must have no loop) a loop of the pool: a
+ * loop is created with the pool's loop options and takes a free slot. The
+ * thread then runs it (corio_loop_run / corio_loop_run_once) and receives
+ * messages during its turns. Returns 0, -EBUSY (thread has a loop), -ENOSPC
+ * (no free slot), -ESHUTDOWN (pool stopping), -ENOMEM.
+ */
+CORIO_API int corio_pool_join(corio_pool *pool, corio_loop **loop, unsigned *index);
+
+/* Leave the pool: close the inbox, run what it holds, destroy the loop (as
+ * corio_loop_destroy does). From the joined thread, outside fibers. */
+CORIO_API int corio_pool_leave(corio_pool *pool);
+
+/* ------------------------------------------------------------- messages */
+
+typedef void (*corio_msg_fn)(void *arg);
+typedef void *(*corio_call_fn)(void *arg);
+
+#define CORIO_POST_NOWAIT 1u /* full inbox: return -EAGAIN instead of waiting */
+
+/* Run fn(arg) on loop @k. 0, -EINVAL (no such loop), -ESHUTDOWN, -EAGAIN. */
+CORIO_API int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg,
+			 unsigned flags);
+
+/*
+ * A call in flight, for starting several and waiting for each (fan-out).
+ * Lives in the caller's memory until corio_call_wait() returns.
+ */
+typedef struct corio_call_req {
+	void *priv[12]; /* private */
+} corio_call_req;
+
+/* From a fiber: send fn(arg) to loop @k. 0, -EINVAL, -ESHUTDOWN, -EPERM. */
+CORIO_API int corio_call_start(corio_call_req *c, corio_pool *pool, unsigned k, corio_call_fn fn,
+			       void *arg);
+/*
+ * Wait for a started call; *result gets fn's return value. Returns 0, or
+ * -ECANCELED if the calling fiber was cancelled before the target ran fn
+ * (then fn never runs). Once fn has started, the call waits for it to end:
+ * its result comes back even if the fiber is cancelled meanwhile.
+ */
+CORIO_API int corio_call_wait(corio_call_req *c, void **result);
+
+/* start + wait. A call to the caller's own loop runs fn at once. */
+CORIO_API int corio_call(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
+			 void **result);
+
+/* Run fn(arg) on every loop of the pool (concurrently) and gather the
+ * results in results[0..corio_pool_size()-1] (NULL for empty slots).
+ * Returns 0 or the first error. */
+CORIO_API int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results);
+
+/* ------------------------------------------- synchronisation across loops */
+
+/*
+ * These work between fibers of different loops (and, for set/post/send with
+ * the _try forms, from any thread). Waits are FIFO, cancellable and have
+ * _until variants, like corio/sync.h. A wake crosses loops as a message that
+ * costs a system call only if the waiter's loop sleeps.
+ */
+typedef struct corio_xevent {
+	void *priv[4]; /* private */
+} corio_xevent;
+
+CORIO_API void corio_xevent_init(corio_xevent *e);
+CORIO_API void corio_xevent_set(corio_xevent *e); /* any thread */
+CORIO_API void corio_xevent_reset(corio_xevent *e);
+CORIO_API bool corio_xevent_is_set(corio_xevent *e);
+CORIO_API int corio_xevent_wait(corio_xevent *e);
+CORIO_API int corio_xevent_wait_until(corio_xevent *e, int64_t deadline);
+
+typedef struct corio_xsem {
+	void *priv[4]; /* private */
+} corio_xsem;
+
+CORIO_API void corio_xsem_init(corio_xsem *s, int64_t count);
+CORIO_API void corio_xsem_post(corio_xsem *s); /* any thread */
+CORIO_API int corio_xsem_trywait(corio_xsem *s); /* 0 or -EAGAIN; any thread */
+CORIO_API int corio_xsem_wait(corio_xsem *s);
+CORIO_API int corio_xsem_wait_until(corio_xsem *s, int64_t deadline);
+CORIO_API int64_t corio_xsem_value(corio_xsem *s);
+
+/* A bounded channel between fibers of any loops (semantics of corio_chan). */
+typedef struct corio_xchan {
+	void *priv[12]; /* private */
+} corio_xchan;
+
+CORIO_API int corio_xchan_init(corio_xchan *ch, size_t elem_size, size_t capacity);
+CORIO_API void corio_xchan_destroy(corio_xchan *ch);
+CORIO_API int corio_xchan_send(corio_xchan *ch, const void *elem);
+CORIO_API int corio_xchan_send_until(corio_xchan *ch, const void *elem, int64_t deadline);
+CORIO_API int corio_xchan_recv(corio_xchan *ch, void *elem);
+CORIO_API int corio_xchan_recv_until(corio_xchan *ch, void *elem, int64_t deadline);
+CORIO_API int corio_xchan_try_send(corio_xchan *ch, const void *elem); /* any thread */
+CORIO_API int corio_xchan_try_recv(corio_xchan *ch, void *elem);       /* any thread */
+CORIO_API void corio_xchan_close(corio_xchan *ch);			 /* any thread */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

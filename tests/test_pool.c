@@ -1,0 +1,388 @@
+/*
+ * The pool: messages between loops and from foreign threads, calls, order,
+ * back-pressure, stopping with messages in flight, joining and leaving, and
+ * the wake counters of rule 5.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static corio_pool *new_pool(unsigned n, const enum corio_loop_mode *modes)
+{
+	struct corio_pool_opts o = {.nloops = n, .modes = modes};
+	corio_pool *p = NULL;
+	int err = corio_pool_create(&p, &o);
+
+	if (err == -ENOSYS || err == -EPERM)
+		exit(77);
+	assert_int_equal(err, 0);
+	assert_int_equal(corio_pool_nloops(p), n);
+	return p;
+}
+
+/* ---------------------------------------------------- order, no loss */
+
+#define SENDERS 2
+#define PER_SENDER 1000000
+
+struct order_state {
+	uint64_t next[SENDERS]; /* next sequence expected per sender (loop 0 only) */
+	uint64_t got;
+	uint64_t bad;
+	_Atomic int done;
+};
+
+static struct order_state order;
+
+static void on_ordered(void *arg)
+{
+	uintptr_t v = (uintptr_t)arg;
+	unsigned sender = v & 1;
+	uint64_t seq = v >> 1;
+
+	if (seq != order.next[sender])
+		order.bad++;
+	order.next[sender] = seq + 1;
+	if (++order.got == (uint64_t)SENDERS * PER_SENDER)
+		atomic_store(&order.done, 1);
+}
+
+struct sender_arg {
+	corio_pool *pool;
+	unsigned id;
+};
+
+static void *sender_thread(void *a)
+{
+	struct sender_arg *s = a;
+
+	for (uint64_t i = 0; i < PER_SENDER; i++) {
+		int err = corio_post(s->pool, 0, on_ordered, (void *)(uintptr_t)(i << 1 | s->id), 0);
+
+		assert_int_equal(err, 0); /* blocking post: never -EAGAIN */
+	}
+	return NULL;
+}
+
+static void order_and_no_loss(void **state)
+{
+	corio_pool *p = new_pool(1, NULL);
+	pthread_t t[SENDERS];
+	struct sender_arg a[SENDERS];
+
+	(void)state;
+	memset(&order, 0, sizeof(order));
+	for (unsigned i = 0; i < SENDERS; i++) {
+		a[i] = (struct sender_arg){p, i};
+		assert_int_equal(pthread_create(&t[i], NULL, sender_thread, &a[i]), 0);
+	}
+	for (unsigned i = 0; i < SENDERS; i++)
+		pthread_join(t[i], NULL);
+	/* Every message was accepted; stopping runs what is still queued. */
+	corio_pool_destroy(p);
+	assert_int_equal(order.got, (uint64_t)SENDERS * PER_SENDER);
+	assert_int_equal(order.bad, 0);
+}
+
+/* -------------------------------------------------------------- calls */
+
+static void *where_am_i(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)corio_pool_index();
+}
+
+struct call_test {
+	corio_pool *pool;
+	int results[4];
+	int err;
+	_Atomic int done;
+};
+
+static void *caller_fiber(void *a)
+{
+	struct call_test *t = a;
+	void *res[8];
+	void *r = NULL;
+
+	t->err = corio_call(t->pool, 1, where_am_i, NULL, &r);
+	t->results[0] = (int)(intptr_t)r;
+	t->err |= corio_call(t->pool, 0, where_am_i, NULL, &r); /* own loop: inline */
+	t->results[1] = (int)(intptr_t)r;
+	t->err |= corio_call_all(t->pool, where_am_i, NULL, res);
+	t->results[2] = (int)(intptr_t)res[0];
+	t->results[3] = (int)(intptr_t)res[1];
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void spawn_caller(void *a)
+{
+	assert_int_equal(corio_spawn(NULL, NULL, caller_fiber, a, &(struct corio_fiber_opts){.detached = true}), 0);
+}
+
+static void calls(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct call_test t = {.pool = p};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, spawn_caller, &t, 0), 0);
+	while (!atomic_load(&t.done)) /* before stopping, which would cancel it */
+		sched_yield();
+	corio_pool_destroy(p);
+	assert_int_equal(t.err, 0);
+	assert_int_equal(t.results[0], 1);
+	assert_int_equal(t.results[1], 0);
+	assert_int_equal(t.results[2], 0);
+	assert_int_equal(t.results[3], 1);
+}
+
+/* Errors: no such loop, bad args, not in a fiber. */
+static void call_errors(void **state)
+{
+	corio_pool *p = new_pool(1, NULL);
+	corio_call_req c;
+
+	(void)state;
+	assert_int_equal(corio_post(p, 99, spawn_caller, NULL, 0), -EINVAL);
+	assert_int_equal(corio_post(p, 0, NULL, NULL, 0), -EINVAL);
+	/* A joinable slot nobody joined: no loop there. */
+	assert_int_equal(corio_post(p, 1, spawn_caller, NULL, 0), -EINVAL);
+	assert_int_equal(corio_call_start(&c, p, 0, where_am_i, NULL), -EPERM);
+	corio_pool_destroy(p);
+}
+
+/* ------------------------------------------------ stopping mid-flight */
+
+static _Atomic uint64_t ran;
+
+static void count_msg(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+}
+
+static void *flood_thread(void *a)
+{
+	corio_pool *p = a;
+	uint64_t accepted = 0;
+
+	for (;;) {
+		int err = corio_post(p, accepted & 1, count_msg, NULL, CORIO_POST_NOWAIT);
+
+		if (err == -ESHUTDOWN)
+			break;
+		assert_true(err == 0 || err == -EAGAIN);
+		if (err == 0)
+			accepted++;
+	}
+	return (void *)(uintptr_t)accepted;
+}
+
+static void stop_with_messages_in_flight(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	pthread_t t[2];
+	void *acc[2];
+
+	(void)state;
+	atomic_store(&ran, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, flood_thread, p), 0);
+	/* Stop while the floods run: each message accepted must run. */
+	while (atomic_load(&ran) < 100000)
+		sched_yield();
+	assert_int_equal(corio_pool_stop(p), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], &acc[i]);
+	assert_int_equal(atomic_load(&ran), (uintptr_t)acc[0] + (uintptr_t)acc[1]);
+	assert_int_equal(corio_post(p, 0, count_msg, NULL, 0), -ESHUTDOWN);
+	corio_pool_destroy(p);
+}
+
+/* A fiber calls a loop that stops: it gets an error or its result, and the
+ * stop does not hang. */
+struct stopping_call {
+	corio_pool *pool;
+	_Atomic int started;
+	int ok, shutdown, cancelled;
+};
+
+static void *busy_caller(void *a)
+{
+	struct stopping_call *s = a;
+
+	atomic_store(&s->started, 1);
+	for (;;) {
+		int err = corio_call(s->pool, 1, where_am_i, NULL, NULL);
+
+		if (err == 0) {
+			s->ok++;
+		} else if (err == -ESHUTDOWN) {
+			s->shutdown++;
+			break;
+		} else {
+			assert_int_equal(err, -ECANCELED);
+			s->cancelled++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void spawn_busy_caller(void *a)
+{
+	corio_go(busy_caller, a);
+}
+
+static void call_to_stopping_loop(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct stopping_call s = {.pool = p};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, spawn_busy_caller, &s, 0), 0);
+	while (!atomic_load(&s.started))
+		sched_yield();
+	assert_int_equal(corio_pool_stop(p), 0);
+	assert_int_equal(s.shutdown + s.cancelled, 1);
+	corio_pool_destroy(p);
+}
+
+/* ---------------------------------------------------- join and leave */
+
+struct joined {
+	corio_pool *pool;
+	unsigned index;
+	_Atomic int ready, got, leave;
+};
+
+static void joined_msg(void *a)
+{
+	struct joined *j = a;
+
+	atomic_fetch_add(&j->got, 1);
+}
+
+static void *joiner_thread(void *a)
+{
+	struct joined *j = a;
+	corio_loop *loop;
+
+	assert_int_equal(corio_pool_join(j->pool, &loop, &j->index), 0);
+	assert_ptr_equal(corio_loop_current(), loop);
+	assert_int_equal(corio_pool_index(), (int)j->index);
+	atomic_store(&j->ready, 1);
+	while (!atomic_load(&j->leave) || atomic_load(&j->got) < 1000)
+		assert_true(corio_loop_run_once(loop, true) >= 0);
+	assert_int_equal(corio_pool_leave(j->pool), 0);
+	assert_null(corio_loop_current());
+	return NULL;
+}
+
+static void join_and_leave(void **state)
+{
+	corio_pool *p = new_pool(1, NULL);
+	struct joined j = {.pool = p};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, joiner_thread, &j), 0);
+	while (!atomic_load(&j.ready))
+		sched_yield();
+	assert_true(j.index >= corio_pool_nloops(p));
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(corio_post(p, j.index, joined_msg, &j, 0), 0);
+	atomic_store(&j.leave, 1);
+	/* Wake it in case it sleeps with everything done. */
+	corio_post(p, j.index, joined_msg, &j, 0);
+	pthread_join(t, NULL);
+	assert_true(atomic_load(&j.got) >= 1000);
+	/* The slot is empty and closed now. */
+	assert_null(corio_pool_loop(p, j.index));
+	assert_int_equal(corio_post(p, j.index, joined_msg, &j, 0), -ESHUTDOWN);
+	corio_pool_destroy(p);
+}
+
+static void join_errors(void **state)
+{
+	corio_pool *p = new_pool(1, NULL);
+	corio_loop *own = t_loop();
+
+	(void)state;
+	assert_int_equal(corio_pool_join(p, NULL, NULL), -EBUSY); /* already has a loop */
+	assert_int_equal(corio_pool_leave(p), -EINVAL);		    /* not a member */
+	corio_loop_destroy(own);
+	corio_pool_destroy(p);
+}
+
+/* ------------------------------------------- rule 5: wakes are elided */
+
+struct wake_test {
+	corio_pool *pool;
+	uint64_t n;
+	int err;
+	struct corio_loop_stats st;
+	_Atomic int done;
+};
+
+static void nothing(void *a)
+{
+	(void)a;
+}
+
+static void *poster_fiber(void *a)
+{
+	struct wake_test *w = a;
+
+	for (uint64_t i = 0; i < w->n && !w->err; i++)
+		w->err = corio_post(w->pool, 1, nothing, NULL, 0);
+	corio_loop_stats(corio_loop_current(), &w->st, sizeof(w->st));
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+static void spawn_poster(void *a)
+{
+	corio_go(poster_fiber, a);
+}
+
+static void wakes_elided_when_busy(void **state)
+{
+	/* Loop 1 polls (never sleeps): no message to it needs a wake. */
+	enum corio_loop_mode modes[2] = {CORIO_MODE_INTERRUPT, CORIO_MODE_POLL};
+	corio_pool *p = new_pool(2, modes);
+	struct wake_test w = {.pool = p, .n = 100000};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, spawn_poster, &w, 0), 0);
+	while (!atomic_load(&w.done))
+		sched_yield();
+	corio_pool_destroy(p);
+	assert_int_equal(w.err, 0);
+	assert_true(w.st.wakes_sent + w.st.wakes_elided >= w.n);
+	assert_int_equal(w.st.wakes_sent, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(order_and_no_loss),
+		cmocka_unit_test(calls),
+		cmocka_unit_test(call_errors),
+		cmocka_unit_test(stop_with_messages_in_flight),
+		cmocka_unit_test(call_to_stopping_loop),
+		cmocka_unit_test(join_and_leave),
+		cmocka_unit_test(join_errors),
+		cmocka_unit_test(wakes_elided_when_busy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
