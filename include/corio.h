@@ -10,6 +10,7 @@
  *   corio/async.h  the completion API: start an operation, get a callback
  *   corio/sync.h   mutex, condition, event, channel, wait group
  *   corio/pool.h   thread per core: a pool of loops, messages, cross-loop sync
+ *   corio/net.h    TCP: listen, serve, connections with a buffered reader
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -21,5 +22,6 @@
 #include "corio/async.h"
 #include "corio/sync.h"
 #include "corio/pool.h"
+#include "corio/net.h"
 
 #endif

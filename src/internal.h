@@ -169,6 +169,50 @@ struct corio__backend {
 extern const struct corio__backend corio__backend_uring;
 extern const struct corio__backend corio__backend_epoll;
 
+/* -------------------------------------------------- provided buffers */
+
+/*
+ * io_uring provided-buffer rings (uring_bufs.c). A group is `nbufs` buffers
+ * of `size` bytes registered as buffer group `bgid`; buffer `bid` is at
+ * base + bid * size. Each buffer has a node, so that a connection can queue
+ * the buffers it holds without allocating.
+ */
+struct corio__bufgroup;
+
+struct corio__bufnode {
+	struct corio__bufnode *next;
+	struct corio__bufgroup *g;
+	uint32_t len, off; /* bytes received, bytes consumed */
+};
+
+struct corio__bufgroup {
+	struct io_uring_buf_ring *br;
+	char *base;
+	struct corio__bufnode *nodes;
+	unsigned nbufs, size, mask;
+	uint16_t bgid;
+	struct corio__bufgroup *next;
+};
+
+static inline char *corio__bufnode_data(const struct corio__bufnode *n)
+{
+	return n->g->base + (size_t)(n - n->g->nodes) * n->g->size;
+}
+
+/* The group new receives should use (set up on first use), or NULL when
+ * the loop has none (epoll; a kernel without buffer rings). */
+struct corio__bufgroup *corio__bufs_current(corio_loop *loop);
+/* Receives ran the ring dry: add a group twice as large, up to the limit.
+ * 0, or -ENOBUFS at the limit. */
+int corio__bufs_grow(corio_loop *loop);
+/* The node of buffer @bid of @g, as a CQE reported it. */
+static inline struct corio__bufnode *corio__bufs_node(struct corio__bufgroup *g, unsigned bid)
+{
+	return &g->nodes[bid];
+}
+/* Give a buffer back to the kernel. */
+void corio__bufs_put(struct corio__bufnode *n);
+
 /* ---------------------------------------------------------------- fibers */
 
 /* Saved context: the stack pointer; the registers are on that stack. */

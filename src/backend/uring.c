@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "uring.h"
 
 /* Newer than liburing 2.3's header. */
 #ifndef IORING_SETUP_DEFER_TASKRUN
@@ -43,27 +44,6 @@
 #define TAG_WAKE 3u   /* the read on the wake eventfd completed */
 #define TAG_RINGED 5u /* another loop rang us with IORING_OP_MSG_RING */
 #define TAG_RING_FAILED 7u /* our MSG_RING could not post (see uring_wake) */
-
-struct uring {
-	struct io_uring ring;
-	struct corio_list backlog; /* ops waiting for an SQE */
-	struct corio_list cancels; /* ops whose cancel request waits for an SQE */
-	unsigned reg_flag;	   /* IORING_ENTER_REGISTERED_RING or 0 */
-	int enter_fd;
-	bool taskrun_flag; /* the kernel sets IORING_SQ_TASKRUN for us */
-	bool defer;	   /* DEFER_TASKRUN: completions need GETEVENTS */
-	bool wake_armed;   /* a read is pending on wake_fd */
-	bool msg_ring;	   /* loops ring each other with MSG_RING */
-	bool rings_queued; /* MSG_RING wakes wait in our SQ */
-	int wake_fd;	   /* eventfd other threads write to wake us */
-	uint64_t wake_buf;
-	uint8_t ops[32]; /* supported opcodes (bitmap) */
-};
-
-static struct uring *U(corio_loop *loop)
-{
-	return loop->be_state;
-}
 
 static __thread char why_buf[320];
 
@@ -207,6 +187,9 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 		return ret;
 	}
 	u->msg_ring = uring_supported_u(u, IORING_OP_MSG_RING) && !getenv_is("CORIO_WAKE", "eventfd");
+	u->buf_size = opts && opts->recv_buffer_size ? opts->recv_buffer_size : 4096;
+	u->buf_first = opts && opts->recv_buffers ? opts->recv_buffers : 1024;
+	u->buf_max = opts && opts->recv_buffers_max ? opts->recv_buffers_max : 16384;
 	loop->be_state = u;
 	return 0;
 }
@@ -218,6 +201,7 @@ static void uring_fini(corio_loop *loop)
 	struct uring *u = U(loop);
 
 	uring_flush(loop);
+	corio__bufs_fini(loop);
 	io_uring_queue_exit(&u->ring); /* also ends the pending wake read */
 	close(u->wake_fd);
 	free(u);

@@ -1,0 +1,144 @@
+/*
+ * corio: TCP servers and connections, at io_uring's pace.
+ *
+ *  - corio_listen_tcp(): a listening socket, TCP_NODELAY (inherited by every
+ *    accepted socket), optionally SO_REUSEPORT for one listener per loop.
+ *  - corio_serve(): an accept loop that runs a handler in a new fiber per
+ *    connection. On io_uring it is one multishot accept; when the process
+ *    runs out of descriptors (EMFILE/ENFILE) or memory it backs off and
+ *    resumes when connections close, without dropping the listener.
+ *  - corio_conn: a connection with a buffered reader. On io_uring the reader
+ *    is fed by a multishot receive into the loop's provided-buffer ring: no
+ *    system call and no SQE per read; the handler looks at the kernel's
+ *    buffers in place (corio_conn_peek) and hands them back when consumed.
+ *    When the ring runs dry (ENOBUFS) it is grown and the receive re-armed;
+ *    nothing is lost and nothing hangs. On epoll the same API reads into a
+ *    per-connection buffer on readiness.
+ *  - Writes send everything (short writes are continued), with zero-copy
+ *    send (IORING_OP_SEND_ZC) at and above a size threshold; the call
+ *    returns only once the kernel has let go of the buffer.
+ *
+ * Errors are -errno: a peer reset gives -ECONNRESET or -EPIPE, never a
+ * signal; 0 from a read is the peer's end of stream.
+ */
+#ifndef CORIO_NET_H
+#define CORIO_NET_H
+
+#include <sys/uio.h>
+
+#include "corio/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CORIO_LISTEN_REUSEPORT (1u << 0) /* SO_REUSEPORT: several listeners, one port */
+
+/*
+ * Create, bind and listen (plain system calls: do it at start-up). @host is
+ * an IPv4 or IPv6 literal (NULL: 127.0.0.1); @port 0 picks a free port (see
+ * corio_local_port). Returns the fd or -errno.
+ */
+CORIO_API int corio_listen_tcp(const char *host, int port, int backlog, unsigned flags);
+
+/* The local port of a bound socket, or -errno. */
+CORIO_API int corio_local_port(int fd);
+
+/* From a fiber: connect to @host:@port (literal address), TCP_NODELAY set.
+ * Returns the fd or -errno (-ECONNREFUSED, -ETIMEDOUT at @deadline...). */
+CORIO_API int corio_dial_tcp(const char *host, int port, int64_t deadline);
+
+/* Send all of @buf (continuing short sends). Returns len or -errno; on an
+ * error some bytes may have been sent. From a fiber. */
+CORIO_API ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline);
+
+typedef void (*corio_handler_fn)(int fd, void *arg);
+
+struct corio_serve_stats {
+	uint64_t accepted; /* connections handed to handlers */
+	uint64_t refused;  /* accepted but closed: no memory for a fiber */
+	uint64_t backoffs; /* pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM */
+	uint64_t active;   /* handlers running now */
+};
+
+struct corio_serve_opts {
+	size_t stack_size;		 /* handler fibers' stacks; 0: the loop default */
+	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit */
+	struct corio_serve_stats *stats; /* if set, kept up to date while serving */
+};
+
+/*
+ * From a fiber: accept connections on @listen_fd for ever, running
+ * handler(fd, arg) in a new detached fiber for each. The handler owns fd
+ * (close it, or hand it to corio_conn_open, whose close closes it).
+ * Returns only on an error that is not the listener's fault to retry
+ * (-EBADF, -EINVAL...) or -ECANCELED when the serving fiber is cancelled;
+ * running handlers carry on.
+ */
+CORIO_API int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
+			  const struct corio_serve_opts *opts);
+
+/* ---------------------------------------------------------- connections */
+
+typedef struct corio_conn corio_conn;
+
+struct corio_conn_opts {
+	int64_t read_timeout;  /* a read waits at most this long (ns); 0: no limit */
+	size_t max_buffered;   /* peek_more coalesces at most this much; 0: 64 KiB */
+	size_t zc_threshold;   /* writes of this size or more use SEND_ZC; 0: default
+				  (see docs/BENCHMARKS.md), SIZE_MAX: never */
+};
+
+/* Wrap a connected socket (ownership of @fd passes to the conn). From the
+ * loop's thread. Returns 0 or -errno (-ENOMEM). */
+CORIO_API int corio_conn_open(corio_conn **out, int fd, const struct corio_conn_opts *opts);
+
+/* Close: stop receiving, give back buffers, close the fd. From a fiber of
+ * the conn's loop; waits for the kernel to let go of the conn's buffers. */
+CORIO_API int corio_conn_close(corio_conn *c);
+
+CORIO_API int corio_conn_fd(const corio_conn *c);
+
+/*
+ * Look at buffered data without copying: waits until there is some, then
+ * sets *data to it and returns its length (> 0). Returns 0 at the end of the
+ * stream, -ETIMEDOUT after read_timeout, or -errno. The data stays valid
+ * until corio_conn_consume or the next peek.
+ */
+CORIO_API ssize_t corio_conn_peek(corio_conn *c, const void **data);
+
+/*
+ * Like peek, but returns more than the previous peek returned (waiting for
+ * more bytes and, if they arrive in separate buffers, making them
+ * contiguous). For parsers that need more of a message. Returns -EMSGSIZE
+ * when max_buffered would be exceeded, 0 at end of stream.
+ */
+CORIO_API ssize_t corio_conn_peek_more(corio_conn *c, const void **data);
+
+/* Mark @n bytes from the start of the buffered data as used. */
+CORIO_API void corio_conn_consume(corio_conn *c, size_t n);
+
+/* Copy up to @len bytes out (waiting for at least one). Returns the count,
+ * 0 at end of stream, or -errno. */
+CORIO_API ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len);
+
+/* Send all of @buf (zero-copy at the threshold). Returns len or -errno. */
+CORIO_API ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len);
+CORIO_API ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Half-close (SHUT_WR: tell the peer we are done sending). */
+CORIO_API int corio_conn_shutdown(corio_conn *c, int how);
+
+struct corio_conn_stats {
+	uint64_t bytes_in, bytes_out;
+	uint64_t recv_completions; /* multishot CQEs, or recv calls on epoll */
+	uint64_t rearms;	   /* multishot receive re-armed (ENOBUFS, flow control) */
+	uint64_t coalesced;	   /* bytes copied to make data contiguous */
+	uint64_t zc_sends;	   /* zero-copy sends */
+};
+CORIO_API void corio_conn_stats(const corio_conn *c, struct corio_conn_stats *out, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,519 @@
+/*
+ * Connections: a buffered reader over a multishot receive.
+ *
+ * Ring mode (io_uring with provided buffers): one multishot receive stays
+ * armed; each completion hands us a kernel-filled buffer, queued on the conn
+ * as a list of buffer nodes (no allocation). Readers look at the front
+ * buffer in place and give buffers back to the ring as they consume them.
+ *
+ *   - ENOBUFS (the ring ran dry) ends the multishot. The next wait for data
+ *     grows the ring (once per dry ring, not once per connection) and
+ *     re-arms; if the ring may not grow any more, that wait reads into the
+ *     conn's own memory instead. The unread data stayed in the socket, so
+ *     nothing is lost, and no reader waits on a receive that cannot come.
+ *   - Flow control: a conn that holds FLOW_MAX buffers it has not consumed
+ *     stops its receive (so one slow reader cannot drain the ring for all)
+ *     and re-arms when its reader wants more.
+ *
+ * The stage: contiguous memory of the conn's own, in front of the buffer
+ * list. peek_more copies there when a message spans buffers; plain mode
+ * (epoll, or no buffer rings) receives straight into it.
+ *
+ * Closing cancels the receive and waits for its last completion before the
+ * buffers go back and the conn is freed (DESIGN rule 1).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+#define FLOW_MAX 64u
+#define STAGE_MIN 16384u
+#define DEFAULT_MAX_BUFFERED (64u * 1024)
+/* Zero-copy send threshold; see docs/BENCHMARKS.md for how it was chosen. */
+#define DEFAULT_ZC_THRESHOLD ((size_t)64 * 1024)
+
+struct corio_conn {
+	corio_loop *loop;
+	int fd;
+	struct corio_conn_opts o;
+
+	/* ring mode */
+	struct corio__bufnode *head, *tail; /* filled buffers, oldest first */
+	unsigned held;
+	corio_req rx; /* the armed multishot receive, or 0 */
+	struct corio__bufgroup *rx_group;
+	bool rx_cancelling;
+	bool rx_dry; /* the last receive ended with ENOBUFS */
+	bool plain;  /* no buffer ring: receive into the stage */
+
+	/* the stage */
+	char *stage;
+	size_t soff, slen, scap;
+
+	int end; /* 0: open; 1: end of stream; < 0: the error that ended it */
+	struct corio__wait *reader;
+	struct corio__wait *closer;
+	size_t last_peek;
+	struct corio_conn_stats st;
+};
+
+int corio_conn_open(corio_conn **out, int fd, const struct corio_conn_opts *opts)
+{
+	corio_conn *c;
+
+	if (!out || fd < 0)
+		return -EINVAL;
+	if (!corio__tls_loop)
+		return -EPERM;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->loop = corio__tls_loop;
+	c->fd = fd;
+	if (opts)
+		c->o = *opts;
+	if (!c->o.max_buffered)
+		c->o.max_buffered = DEFAULT_MAX_BUFFERED;
+	if (!c->o.zc_threshold)
+		c->o.zc_threshold = DEFAULT_ZC_THRESHOLD;
+	c->plain = !corio__bufs_current(c->loop);
+	*out = c;
+	return 0;
+}
+
+int corio_conn_fd(const corio_conn *c)
+{
+	return c ? c->fd : -EINVAL;
+}
+
+void corio_conn_stats(const corio_conn *c, struct corio_conn_stats *out, size_t size)
+{
+	if (!c || !out)
+		return;
+	if (size > sizeof(c->st))
+		size = sizeof(c->st);
+	memcpy(out, &c->st, size);
+}
+
+/* ------------------------------------------------------- the receive */
+
+static void wake_reader(corio_conn *c, int res)
+{
+	if (c->reader) {
+		struct corio__wait *w = c->reader;
+
+		c->reader = NULL;
+		corio__wake(w, res);
+	}
+}
+
+static void on_rx(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	corio_conn *c = user;
+	bool more = flags & IORING_CQE_F_MORE;
+
+	c->st.recv_completions++;
+	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+		struct corio__bufnode *n = corio__bufs_node(c->rx_group, flags >> IORING_CQE_BUFFER_SHIFT);
+
+		n->len = (uint32_t)res;
+		n->off = 0;
+		n->next = NULL;
+		if (c->tail)
+			c->tail->next = n;
+		else
+			c->head = n;
+		c->tail = n;
+		c->held++;
+		c->st.bytes_in += (uint64_t)res;
+		if (more && c->held >= FLOW_MAX && !c->rx_cancelling) {
+			corio_async_cancel(loop, c->rx);
+			c->rx_cancelling = true;
+		}
+	} else if (res == -ENOBUFS) {
+		c->rx_dry = true;
+	} else if (res == 0) {
+		c->end = 1;
+	} else if (res == -EINVAL && !c->held && !c->st.bytes_in) {
+		c->plain = true; /* no multishot receive in this kernel */
+	} else if (res < 0 && !(res == -ECANCELED && c->rx_cancelling)) {
+		c->end = res;
+	}
+	if (!more) {
+		c->rx = 0;
+		c->rx_cancelling = false;
+		if (c->closer)
+			corio__wake(c->closer, 0);
+	}
+	wake_reader(c, 0);
+}
+
+static int arm(corio_conn *c)
+{
+	struct corio__bufgroup *g = corio__bufs_current(c->loop);
+	struct io_uring_sqe sqe;
+	corio_req id;
+
+	if (c->rx_dry) {
+		/* Grow the ring only if nobody did since we found it dry. */
+		c->rx_dry = false;
+		if (g == c->rx_group && corio__bufs_grow(c->loop) < 0)
+			return -ENOBUFS;
+		g = corio__bufs_current(c->loop);
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_recv(&sqe, c->fd, NULL, 0, 0);
+	sqe.ioprio |= IORING_RECV_MULTISHOT;
+	sqe.flags |= IOSQE_BUFFER_SELECT;
+	sqe.buf_group = g->bgid;
+	id = corio_async_sqe(c->loop, &sqe, on_rx, c);
+	if (id < 0)
+		return (int)id;
+	c->rx = id;
+	c->rx_group = g;
+	if (c->st.recv_completions)
+		c->st.rearms++;
+	return 0;
+}
+
+/* Room for @need more bytes in the stage (compacting, then growing up to
+ * @limit). */
+static int stage_reserve(corio_conn *c, size_t need, size_t limit)
+{
+	size_t cap;
+	char *p;
+
+	if (c->soff && c->scap - c->slen < need) {
+		memmove(c->stage, c->stage + c->soff, c->slen - c->soff);
+		c->slen -= c->soff;
+		c->soff = 0;
+	}
+	if (c->scap - c->slen >= need)
+		return 0;
+	if (c->slen + need > limit)
+		return -EMSGSIZE;
+	cap = c->scap ? c->scap : STAGE_MIN;
+	while (cap < c->slen + need)
+		cap *= 2;
+	if (cap > limit)
+		cap = limit;
+	p = realloc(c->stage, cap);
+	if (!p)
+		return -ENOMEM;
+	c->stage = p;
+	c->scap = cap;
+	return 0;
+}
+
+static int64_t deadline_of(const corio_conn *c)
+{
+	return c->o.read_timeout ? corio_now() + c->o.read_timeout : 0;
+}
+
+/* Receive straight into the stage (plain mode, or a dry ring at its limit). */
+static int read_plain(corio_conn *c, size_t limit)
+{
+	ssize_t n;
+	int err = stage_reserve(c, 1, limit);
+
+	if (err == -EMSGSIZE && c->scap < limit)
+		err = 0;
+	if (err)
+		return err;
+	n = corio_recv_until(c->fd, c->stage + c->slen, c->scap - c->slen, 0, deadline_of(c));
+	c->st.recv_completions++;
+	if (n > 0) {
+		c->slen += (size_t)n;
+		c->st.bytes_in += (uint64_t)n;
+		return 0;
+	}
+	if (n == 0) {
+		c->end = 1;
+		return 0;
+	}
+	if (n != -ETIMEDOUT && n != -ECANCELED)
+		c->end = (int)n;
+	return (int)n;
+}
+
+static void abort_read(struct corio__wait *w, int reason)
+{
+	corio_conn *c = w->obj;
+
+	if (c->reader == w)
+		c->reader = NULL;
+	corio__wake(w, reason);
+}
+
+/* Wait until something more arrived (or the stream ended). */
+static int wait_data(corio_conn *c, size_t limit)
+{
+	struct corio__wait w = {.abort = abort_read, .obj = c};
+	corio_fiber *f = corio__self();
+	int err;
+
+	if (!f)
+		return -EPERM;
+	if (c->plain)
+		return read_plain(c, limit);
+	if (!c->rx && !c->rx_cancelling) {
+		err = arm(c);
+		if (err == -ENOBUFS)
+			return read_plain(c, limit); /* the ring may not grow: read ourselves */
+		if (err)
+			return err;
+	}
+	err = corio__take_cancel(f);
+	if (err)
+		return err;
+	c->reader = &w;
+	return corio__park(&w, deadline_of(c));
+}
+
+/* The contiguous bytes at the front of the stream. */
+static size_t front(const corio_conn *c, const void **data)
+{
+	if (c->slen > c->soff) {
+		*data = c->stage + c->soff;
+		return c->slen - c->soff;
+	}
+	if (c->head) {
+		*data = corio__bufnode_data(c->head) + c->head->off;
+		return c->head->len - c->head->off;
+	}
+	return 0;
+}
+
+static ssize_t ended(const corio_conn *c)
+{
+	return c->end > 0 ? 0 : c->end;
+}
+
+ssize_t corio_conn_peek(corio_conn *c, const void **data)
+{
+	size_t n;
+	int err;
+
+	for (;;) {
+		n = front(c, data);
+		if (n) {
+			c->last_peek = n;
+			return (ssize_t)n;
+		}
+		if (c->end)
+			return ended(c);
+		err = wait_data(c, c->o.max_buffered);
+		if (err)
+			return err;
+	}
+}
+
+/* Give the front buffer back (it is fully consumed or copied out). */
+static void pop_buffer(corio_conn *c)
+{
+	struct corio__bufnode *n = c->head;
+
+	c->head = n->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->held--;
+	corio__bufs_put(n);
+}
+
+/* Append the front buffer's unread bytes to the stage. */
+static int stage_buffer(corio_conn *c)
+{
+	struct corio__bufnode *n = c->head;
+	size_t len = n->len - n->off;
+	int err = stage_reserve(c, len, c->o.max_buffered);
+
+	if (err)
+		return err;
+	memcpy(c->stage + c->slen, corio__bufnode_data(n) + n->off, len);
+	c->slen += len;
+	c->st.coalesced += len;
+	pop_buffer(c);
+	return 0;
+}
+
+ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
+{
+	size_t n;
+	int err;
+
+	for (;;) {
+		n = front(c, data);
+		if (n > c->last_peek) {
+			c->last_peek = n;
+			return (ssize_t)n;
+		}
+		/* The front is all we have seen: grow it in the stage. */
+		if (c->head) {
+			err = stage_buffer(c);
+			if (err)
+				return err;
+			continue;
+		}
+		if (c->end)
+			return ended(c);
+		if (c->slen - c->soff >= c->o.max_buffered)
+			return -EMSGSIZE;
+		err = wait_data(c, c->o.max_buffered);
+		if (err)
+			return err;
+	}
+}
+
+void corio_conn_consume(corio_conn *c, size_t n)
+{
+	while (n) {
+		size_t k;
+
+		if (c->slen > c->soff) {
+			k = c->slen - c->soff < n ? c->slen - c->soff : n;
+			c->soff += k;
+			if (c->soff == c->slen)
+				c->soff = c->slen = 0;
+		} else if (c->head) {
+			struct corio__bufnode *b = c->head;
+
+			k = b->len - b->off < n ? b->len - b->off : n;
+			b->off += (uint32_t)k;
+			if (b->off == b->len)
+				pop_buffer(c);
+		} else {
+			break; /* more than was buffered: ignore the excess */
+		}
+		n -= k;
+	}
+	c->last_peek = 0;
+}
+
+ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len)
+{
+	const void *p;
+	ssize_t n = corio_conn_peek(c, &p);
+
+	if (n <= 0)
+		return n;
+	if ((size_t)n > len)
+		n = (ssize_t)len;
+	memcpy(buf, p, (size_t)n);
+	corio_conn_consume(c, (size_t)n);
+	return n;
+}
+
+/* ------------------------------------------------------------- writes */
+
+static ssize_t send_zc_all(corio_conn *c, const char *p, size_t len)
+{
+	struct io_uring_sqe sqe;
+	size_t done = 0;
+
+	while (done < len) {
+		int n;
+
+		memset(&sqe, 0, sizeof(sqe));
+		io_uring_prep_send_zc(&sqe, c->fd, p + done, len - done > CORIO__MAX_RW ?
+			CORIO__MAX_RW : len - done, MSG_NOSIGNAL, 0);
+		/* Returns after the notification: the kernel is done with p. */
+		n = corio_sqe(&sqe);
+		if (n == -EOPNOTSUPP && done == 0)
+			return corio_send_all(c->fd, p, len, 0); /* e.g. AF_UNIX */
+		if (n < 0)
+			return n;
+		done += (size_t)n;
+		c->st.zc_sends++;
+	}
+	return (ssize_t)len;
+}
+
+ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len >= c->o.zc_threshold && corio_op_supported(c->loop, IORING_OP_SEND_ZC))
+		n = send_zc_all(c, buf, len);
+	else
+		n = corio_send_all(c->fd, buf, len, 0);
+	if (n > 0)
+		c->st.bytes_out += (uint64_t)n;
+	return n;
+}
+
+ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct iovec local[16];
+	struct msghdr msg;
+	size_t total = 0;
+	int i = 0;
+
+	if (iovcnt < 0 || iovcnt > 16)
+		return -EINVAL;
+	memcpy(local, iov, (size_t)iovcnt * sizeof(*iov));
+	while (i < iovcnt) {
+		ssize_t n;
+
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = local + i;
+		msg.msg_iovlen = (size_t)(iovcnt - i);
+		n = corio_sendmsg(c->fd, &msg, 0);
+		if (n < 0)
+			return n;
+		total += (size_t)n;
+		/* Skip what was sent; continue a short write mid-iovec. */
+		while (i < iovcnt && (size_t)n >= local[i].iov_len)
+			n -= (ssize_t)local[i++].iov_len;
+		if (i < iovcnt) {
+			local[i].iov_base = (char *)local[i].iov_base + n;
+			local[i].iov_len -= (size_t)n;
+		}
+	}
+	c->st.bytes_out += total;
+	return (ssize_t)total;
+}
+
+int corio_conn_shutdown(corio_conn *c, int how)
+{
+	return corio_shutdown(c->fd, how);
+}
+
+static void abort_close(struct corio__wait *w, int reason)
+{
+	(void)w;
+	(void)reason; /* closing waits for the kernel whatever happens */
+}
+
+int corio_conn_close(corio_conn *c)
+{
+	int err;
+
+	if (!c)
+		return -EINVAL;
+	if (c->rx) {
+		struct corio__wait w = {.abort = abort_close, .obj = c};
+
+		if (!corio__self())
+			return -EPERM;
+		if (!c->rx_cancelling) {
+			corio_async_cancel(c->loop, c->rx);
+			c->rx_cancelling = true;
+		}
+		/* Uncancellable: the kernel must let go of the conn first. */
+		while (c->rx) {
+			c->closer = &w;
+			corio__park(&w, 0);
+			c->closer = NULL;
+		}
+	}
+	while (c->head)
+		pop_buffer(c);
+	free(c->stage);
+	err = corio__self() ? corio_close(c->fd) : (close(c->fd) ? -errno : 0);
+	free(c);
+	return err;
+}

@@ -1,0 +1,362 @@
+/*
+ * TCP helpers: listen, dial, send everything, and the accept loop.
+ *
+ * corio_serve on io_uring keeps one multishot accept armed: each completion
+ * is a new connection, handed to a new fiber. The multishot ends on errors;
+ * the serving fiber then decides: retry at once (ECONNABORTED and the like),
+ * back off until a connection closes or a timer passes (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM: the process or the system is short of something a closing
+ * connection gives back), or give up (the listener itself is bad). With
+ * max_conns, accepting pauses (the multishot is cancelled) at the limit and
+ * resumes when a handler returns. On epoll it is an accept per connection.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	if (port < 0 || port > 65535)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (!host)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int corio_listen_tcp(const char *host, int port, int backlog, unsigned flags)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd, err;
+
+	err = parse_addr(host, port, &ss, &len);
+	if (err)
+		return err;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* TCP_NODELAY on the listener is inherited by accepted sockets. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
+	    ((flags & CORIO_LISTEN_REUSEPORT) &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog > 0 ? backlog : 4096)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int corio_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -EAFNOSUPPORT;
+}
+
+int corio_dial_tcp(const char *host, int port, int64_t deadline)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd, err;
+
+	err = parse_addr(host, port, &ss, &len);
+	if (err)
+		return err;
+	fd = corio_socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	err = corio_connect_until(fd, (struct sockaddr *)&ss, len, deadline);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+	const char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = corio_send_until(fd, p + done, len - done, 0, deadline);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EPIPE;
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+/* -------------------------------------------------------- accept loop */
+
+/* Shared by the serving fiber and its handlers: it outlives whichever ends
+ * first. */
+struct server {
+	unsigned refs;
+	corio_handler_fn handler;
+	void *arg;
+	struct corio_serve_opts o;
+	corio_loop *loop;
+	int lfd;
+	unsigned active;    /* handlers running */
+	uint64_t accepted;
+	struct corio_serve_stats st;
+	corio_req acc;	    /* the armed multishot accept, or 0 */
+	bool acc_stopping;  /* we cancelled it (max_conns) */
+	int acc_err;	    /* the error that ended it */
+	corio_event kick;   /* the multishot ended, or a handler returned */
+};
+
+static void server_put(struct server *s)
+{
+	if (--s->refs == 0)
+		free(s);
+}
+
+static void publish(struct server *s)
+{
+	s->st.accepted = s->accepted;
+	s->st.active = s->active;
+	if (s->o.stats)
+		*s->o.stats = s->st;
+}
+
+static void *handler_main(void *arg)
+{
+	corio_fiber *self = corio__self();
+	struct server *s = self->data;
+	int fd = (int)(intptr_t)arg;
+
+	self->data = NULL;
+	s->handler(fd, s->arg);
+	s->active--;
+	publish(s);
+	corio_event_set(&s->kick);
+	server_put(s);
+	return NULL;
+}
+
+static void start_handler(struct server *s, int fd)
+{
+	struct corio_fiber_opts fo = {.stack_size = s->o.stack_size, .detached = true};
+	corio_fiber *f;
+
+	s->accepted++;
+	if (corio_spawn(s->loop, &f, handler_main, (void *)(intptr_t)fd, &fo)) {
+		close(fd); /* no memory for a fiber: refuse this connection */
+		s->st.refused++;
+		publish(s);
+		return;
+	}
+	f->data = s;
+	s->refs++;
+	s->active++;
+	publish(s);
+}
+
+static void on_accept(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	struct server *s = user;
+
+	if (res >= 0) {
+		start_handler(s, res);
+		if (s->o.max_conns && s->active >= s->o.max_conns && !s->acc_stopping &&
+		    (flags & IORING_CQE_F_MORE)) {
+			corio_async_cancel(loop, s->acc);
+			s->acc_stopping = true;
+		}
+	} else if (!(res == -ECANCELED && s->acc_stopping)) {
+		s->acc_err = res;
+	}
+	if (!(flags & IORING_CQE_F_MORE)) {
+		s->acc = 0;
+		s->acc_stopping = false;
+		corio_event_set(&s->kick);
+		server_put(s); /* the op's reference, taken in arm_accept */
+	}
+}
+
+static bool transient(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+static bool retry_now(int err)
+{
+	return err == -ECONNABORTED || err == -EINTR || err == -EAGAIN || err == -EPROTO ||
+	       err == -ENETDOWN || err == -EHOSTUNREACH || err == -ENETUNREACH;
+}
+
+static int arm_accept(struct server *s)
+{
+	struct io_uring_sqe sqe;
+	corio_req id;
+
+	memset(&sqe, 0, sizeof(sqe));
+	io_uring_prep_multishot_accept(&sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	s->refs++; /* held by the op until its last completion */
+	id = corio_async_sqe(s->loop, &sqe, on_accept, s);
+	if (id < 0) {
+		s->refs--;
+		return (int)id;
+	}
+	s->acc = id;
+	return 0;
+}
+
+static bool full(const struct server *s)
+{
+	return s->o.max_conns && s->active >= s->o.max_conns;
+}
+
+/* Wait for the kick (a multishot end or a handler's return), at most until
+ * @deadline. -ECANCELED when the serving fiber is cancelled. */
+static int wait_kick(struct server *s, int64_t deadline)
+{
+	int err = corio_event_wait_until(&s->kick, deadline);
+
+	corio_event_reset(&s->kick);
+	return err == -ETIMEDOUT ? 0 : err;
+}
+
+static int serve_plain(struct server *s);
+
+/* Short of descriptors or memory: wait for a handler to give some back, or
+ * for the back-off (1 ms doubling to 100 ms) to pass. */
+static int back_off(struct server *s, int64_t *backoff)
+{
+	*backoff = *backoff ? *backoff * 2 : CORIO_MSEC;
+	if (*backoff > 100 * CORIO_MSEC)
+		*backoff = 100 * CORIO_MSEC;
+	s->st.backoffs++;
+	publish(s);
+	return wait_kick(s, corio_now() + *backoff);
+}
+
+static int serve_multishot(struct server *s)
+{
+	int64_t backoff = 0;
+	int err;
+
+	for (;;) {
+		if (!s->acc && !full(s)) {
+			err = arm_accept(s);
+			if (err)
+				return err;
+		}
+		err = wait_kick(s, 0);
+		if (err)
+			return err;
+		if (s->acc || !s->acc_err)
+			continue;
+		err = s->acc_err;
+		s->acc_err = 0;
+		if (err == -EINVAL && !s->accepted)
+			return serve_plain(s); /* no multishot accept before 5.19 */
+		if (retry_now(err))
+			continue;
+		if (!transient(err))
+			return err;
+		err = back_off(s, &backoff);
+		if (err)
+			return err;
+	}
+}
+
+static int serve_plain(struct server *s)
+{
+	int64_t backoff = 0;
+	int fd, err;
+
+	for (;;) {
+		while (full(s)) {
+			err = wait_kick(s, 0);
+			if (err)
+				return err;
+		}
+		fd = corio_accept(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			backoff = 0;
+			start_handler(s, fd);
+			continue;
+		}
+		if (retry_now(fd))
+			continue;
+		if (!transient(fd))
+			return fd;
+		err = back_off(s, &backoff);
+		if (err)
+			return err;
+	}
+}
+
+int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
+		const struct corio_serve_opts *opts)
+{
+	struct server *s;
+	int err;
+
+	if (listen_fd < 0 || !handler)
+		return -EINVAL;
+	if (!corio__self())
+		return -EPERM;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->refs = 1;
+	s->handler = handler;
+	s->arg = arg;
+	if (opts)
+		s->o = *opts;
+	s->loop = corio__tls_loop;
+	s->lfd = listen_fd;
+	corio_event_init(&s->kick);
+	if (s->loop->be == &corio__backend_uring)
+		err = serve_multishot(s);
+	else
+		err = serve_plain(s);
+	if (s->acc) {
+		/* Stop accepting; the op keeps its reference until its end. */
+		s->acc_stopping = true;
+		corio_async_cancel(s->loop, s->acc);
+	}
+	server_put(s);
+	return err;
+}

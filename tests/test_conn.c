@@ -1,0 +1,588 @@
+/*
+ * Networking: corio_serve + corio_conn. The reader over a multishot receive
+ * with a ring that runs dry, messages spanning buffers, partial and
+ * zero-copy sends, peer resets, 1,000 concurrent connections, and accepting
+ * while RLIMIT_NOFILE is exhausted. Runs on both backends (epoll takes the
+ * plain paths under the same API).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "util.h"
+
+/* --------------------------------------------------- an echo server */
+
+/* What the server's connections did, summed (one loop: no locking). */
+static struct corio_conn_stats served;
+
+static void add_stats(corio_conn *c)
+{
+	struct corio_conn_stats st;
+
+	corio_conn_stats(c, &st, sizeof(st));
+	served.bytes_in += st.bytes_in;
+	served.recv_completions += st.recv_completions;
+	served.rearms += st.rearms;
+	served.coalesced += st.coalesced;
+}
+
+static bool uring(void)
+{
+	return !strcmp(corio_loop_backend(corio_loop_current()), "io_uring");
+}
+
+static void echo_handler(int fd, void *arg)
+{
+	corio_conn *c;
+	const void *p;
+	ssize_t n;
+
+	(void)arg;
+	if (corio_conn_open(&c, fd, NULL)) {
+		close(fd);
+		return;
+	}
+	while ((n = corio_conn_peek(c, &p)) > 0) {
+		if (corio_conn_write(c, p, (size_t)n) != n)
+			break;
+		corio_conn_consume(c, (size_t)n);
+	}
+	add_stats(c);
+	corio_conn_close(c);
+}
+
+struct server {
+	int lfd, port;
+	corio_fiber *f;
+	int result;
+};
+
+static void *serve_fiber(void *a)
+{
+	struct server *s = a;
+
+	s->result = corio_serve(s->lfd, echo_handler, NULL, NULL);
+	return NULL;
+}
+
+static void server_start(struct server *s)
+{
+	s->lfd = corio_listen_tcp("127.0.0.1", 0, 4096, 0);
+	assert_true(s->lfd >= 0);
+	s->port = corio_local_port(s->lfd);
+	assert_true(s->port > 0);
+	assert_int_equal(corio_spawn(NULL, &s->f, serve_fiber, s, NULL), 0);
+}
+
+static void server_stop(struct server *s)
+{
+	assert_int_equal(corio_cancel(s->f), 0);
+	assert_int_equal(corio_join(s->f, NULL), 0);
+	assert_int_equal(s->result, -ECANCELED);
+	close(s->lfd);
+}
+
+/* A client: sends @len bytes of a pattern in @chunk pieces, reads the echo
+ * back, checks it. Returns 0 or an error. */
+struct client {
+	int port;
+	size_t len, chunk;
+	int err;
+	corio_waitgroup *wg;
+};
+
+static void *client_fiber(void *a)
+{
+	struct client *cl = a;
+	char *out = malloc(cl->len), *in = malloc(cl->len);
+	size_t sent = 0, got = 0;
+	int fd = corio_dial_tcp("127.0.0.1", cl->port, 0);
+
+	assert_non_null(out);
+	assert_non_null(in);
+	for (size_t i = 0; i < cl->len; i++)
+		out[i] = (char)(i * 7 + cl->len);
+	if (fd < 0) {
+		cl->err = fd;
+		goto done;
+	}
+	while (got < cl->len) {
+		if (sent < cl->len) {
+			size_t k = cl->len - sent < cl->chunk ? cl->len - sent : cl->chunk;
+			ssize_t n = corio_send_all(fd, out + sent, k, 0);
+
+			if (n < 0) {
+				cl->err = (int)n;
+				break;
+			}
+			sent += k;
+		}
+		while (got < sent) {
+			ssize_t n = corio_recv(fd, in + got, cl->len - got, 0);
+
+			if (n <= 0) {
+				cl->err = n ? (int)n : -EPIPE;
+				goto closefd;
+			}
+			got += (size_t)n;
+		}
+	}
+	if (!cl->err && memcmp(in, out, cl->len))
+		cl->err = -EBADMSG;
+closefd:
+	corio_close(fd);
+done:
+	free(out);
+	free(in);
+	if (cl->wg)
+		corio_waitgroup_done(cl->wg);
+	return NULL;
+}
+
+struct many {
+	unsigned n;
+	size_t len, chunk;
+	struct corio_loop_opts lo;
+	int errors;
+	bool uring;
+};
+
+static void *many_main(void *a)
+{
+	struct many *m = a;
+	struct server s;
+	struct client *cl = calloc(m->n, sizeof(*cl));
+	corio_waitgroup wg;
+
+	assert_non_null(cl);
+	server_start(&s);
+	corio_waitgroup_init(&wg);
+	corio_waitgroup_add(&wg, m->n);
+	for (unsigned i = 0; i < m->n; i++) {
+		cl[i] = (struct client){.port = s.port, .len = m->len, .chunk = m->chunk, .wg = &wg};
+		assert_int_equal(corio_spawn(NULL, NULL, client_fiber, &cl[i],
+					     &(struct corio_fiber_opts){.detached = true}),
+				 0);
+	}
+	assert_int_equal(corio_waitgroup_wait(&wg), 0);
+	for (unsigned i = 0; i < m->n; i++)
+		if (cl[i].err)
+			m->errors++;
+	m->uring = uring();
+	server_stop(&s);
+	free(cl);
+	return NULL;
+}
+
+static void run_many(struct many *m)
+{
+	corio_loop *loop = t_loop_opts(&m->lo);
+	corio_fiber *f;
+
+	assert_int_equal(corio_spawn(loop, &f, many_main, m, NULL), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	assert_int_equal(corio_join(f, NULL), 0);
+	corio_loop_destroy(loop);
+	assert_int_equal(m->errors, 0);
+}
+
+static void thousand_connections(void **state)
+{
+	struct rlimit rl;
+	struct many m = {.n = 1000, .len = 4096, .chunk = 512};
+
+	(void)state;
+	/* 2 fds per connection (client and server side) plus the listener. */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2200) {
+		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	run_many(&m);
+}
+
+/* A ring of 4 tiny buffers that may grow only to 8: the multishot runs dry
+ * all the time; every byte must still arrive, in order. */
+static void dry_ring(void **state)
+{
+	struct many m = {.n = 16,
+			 .len = 256 * 1024,
+			 .chunk = 64 * 1024,
+			 .lo = {.recv_buffers = 4, .recv_buffers_max = 8, .recv_buffer_size = 256}};
+
+	(void)state;
+	memset(&served, 0, sizeof(served));
+	run_many(&m);
+	assert_int_equal(served.bytes_in, (uint64_t)m.n * m.len);
+	if (m.uring)
+		assert_true(served.rearms > 0); /* the ring did run dry */
+}
+
+/* --------------------------------------- messages spanning buffers */
+
+struct lines {
+	int sv[2];
+	int lines, bad, end;
+	ssize_t too_big;
+	struct corio_conn_stats st;
+	bool uring;
+};
+
+static void *line_reader(void *a)
+{
+	struct lines *t = a;
+	corio_conn *c;
+	const void *p;
+	ssize_t n;
+
+	assert_int_equal(corio_conn_open(&c, t->sv[0], &(struct corio_conn_opts){.max_buffered = 4096}), 0);
+	for (;;) {
+		const char *nl;
+
+		n = corio_conn_peek(c, &p);
+		while (n > 0 && !(nl = memchr(p, '\n', (size_t)n)))
+			n = corio_conn_peek_more(c, &p);
+		if (n <= 0)
+			break;
+		/* A line is "<len> <len x's>\n". */
+		size_t len = (size_t)(nl - (const char *)p) + 1;
+		long want = strtol(p, NULL, 10);
+		const char *sp = memchr(p, ' ', len);
+
+		if (!sp || (long)(nl - sp - 1) != want)
+			t->bad++;
+		t->lines++;
+		corio_conn_consume(c, len);
+	}
+	if (n == -EMSGSIZE) {
+		t->too_big = n;
+		/* Skip to the end: the rest is a line too long for us. */
+		while ((n = corio_conn_peek(c, &p)) > 0)
+			corio_conn_consume(c, (size_t)n);
+	}
+	t->end = (int)n;
+	corio_conn_stats(c, &t->st, sizeof(t->st));
+	t->uring = uring();
+	corio_conn_close(c);
+	return NULL;
+}
+
+static void *line_writer(void *a)
+{
+	struct lines *t = a;
+	char buf[8192];
+
+	for (int len = 0; len < 3000; len += 37) {
+		int k = snprintf(buf, sizeof(buf), "%d ", len);
+
+		memset(buf + k, 'x', (size_t)len);
+		buf[k + len] = '\n';
+		assert_int_equal(corio_send_all(t->sv[1], buf, (size_t)(k + len + 1), 0), k + len + 1);
+	}
+	/* One line longer than max_buffered, then the end. */
+	memset(buf, 'y', sizeof(buf));
+	assert_int_equal(corio_send_all(t->sv[1], buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	corio_shutdown(t->sv[1], SHUT_WR);
+	return NULL;
+}
+
+static void *lines_main(void *a)
+{
+	struct lines *t = a;
+	corio_fiber *r, *w;
+
+	assert_int_equal(corio_spawn(NULL, &r, line_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, &w, line_writer, t, NULL), 0);
+	corio_join(w, NULL);
+	corio_join(r, NULL);
+	close(t->sv[1]);
+	return NULL;
+}
+
+static void messages_span_buffers(void **state)
+{
+	/* 64-byte buffers: most lines span many of them. */
+	struct corio_loop_opts lo = {.recv_buffer_size = 64, .recv_buffers = 64};
+	corio_loop *loop = t_loop_opts(&lo);
+	struct lines t = {0};
+	corio_fiber *f;
+	int port, lfd = t_listen_tcp(&port), cfd;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	(void)state;
+	/* TCP, since AF_UNIX has no multishot receive with buffer select. */
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	t.sv[1] = cfd;
+	t.sv[0] = accept(lfd, NULL, NULL);
+	assert_true(t.sv[0] >= 0);
+	close(lfd);
+	assert_int_equal(corio_spawn(loop, &f, lines_main, &t, NULL), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	corio_join(f, NULL);
+	corio_loop_destroy(loop);
+	assert_int_equal(t.lines, (3000 + 36) / 37);
+	assert_int_equal(t.bad, 0);
+	assert_int_equal(t.too_big, -EMSGSIZE);
+	assert_int_equal(t.end, 0);
+	if (t.uring)
+		assert_true(t.st.coalesced > 0); /* lines did span buffers */
+}
+
+/* -------------------------------------------- sends: partial, ZC, reset */
+
+struct sends {
+	int sv[2];
+	size_t len;
+	ssize_t sent;
+	uint64_t sum_in, sum_out;
+	bool zc;
+};
+
+static void *big_sender(void *a)
+{
+	struct sends *t = a;
+	corio_conn *c;
+	unsigned char *buf = malloc(t->len);
+	struct corio_conn_opts o = {.zc_threshold = t->zc ? 1 : SIZE_MAX};
+
+	for (size_t i = 0; i < t->len; i++) {
+		buf[i] = (unsigned char)(i * 31);
+		t->sum_out += buf[i];
+	}
+	assert_int_equal(corio_conn_open(&c, t->sv[0], &o), 0);
+	t->sent = corio_conn_write(c, buf, t->len);
+	/* The call returned: the kernel is done with buf (for zero-copy, the
+	 * notification came). Scribbling now must not change what was sent. */
+	memset(buf, 0xee, t->len);
+	corio_conn_shutdown(c, SHUT_WR);
+	if (t->zc) {
+		struct corio_conn_stats st;
+
+		corio_conn_stats(c, &st, sizeof(st));
+		if (corio_op_supported(NULL, IORING_OP_SEND_ZC))
+			assert_true(st.zc_sends > 0);
+	}
+	corio_conn_close(c);
+	free(buf);
+	return NULL;
+}
+
+static void *slow_receiver(void *a)
+{
+	struct sends *t = a;
+	unsigned char buf[1000];
+	ssize_t n;
+
+	/* Small reads with yields: the sender's writes come back short. */
+	while ((n = corio_recv(t->sv[1], buf, sizeof(buf), 0)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			t->sum_in += buf[i];
+		corio_yield();
+	}
+	return NULL;
+}
+
+static void *sends_main(void *a)
+{
+	corio_fiber *s, *r;
+
+	assert_int_equal(corio_spawn(NULL, &s, big_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, &r, slow_receiver, a, NULL), 0);
+	corio_join(s, NULL);
+	corio_join(r, NULL);
+	return NULL;
+}
+
+static void tcp_pair(int sv[2])
+{
+	int port, lfd = t_listen_tcp(&port);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(sv[1], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[0] = accept(lfd, NULL, NULL);
+	assert_true(sv[0] >= 0);
+	close(lfd);
+}
+
+static void sends(bool zc)
+{
+	struct sends t = {.len = 8u << 20, .zc = zc};
+
+	tcp_pair(t.sv);
+	t_run(sends_main, &t);
+	close(t.sv[1]);
+	assert_int_equal(t.sent, (ssize_t)t.len);
+	assert_int_equal(t.sum_in, t.sum_out);
+}
+
+static void partial_sends(void **state)
+{
+	(void)state;
+	sends(false);
+}
+
+static void zero_copy_ownership(void **state)
+{
+	(void)state;
+	sends(true);
+}
+
+struct reset {
+	int sv[2];
+	ssize_t res;
+};
+
+static void *reset_sender(void *a)
+{
+	struct reset *t = a;
+	size_t len = 32u << 20;
+	char *buf = calloc(1, len);
+
+	t->res = corio_send_all(t->sv[0], buf, len, 0);
+	free(buf);
+	return NULL;
+}
+
+static void *resetter(void *a)
+{
+	struct reset *t = a;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	char buf[4096];
+
+	/* Read a little, so the sender is mid-send, then reset. */
+	assert_true(corio_recv(t->sv[1], buf, sizeof(buf), 0) > 0);
+	setsockopt(t->sv[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(t->sv[1]);
+	return NULL;
+}
+
+static void *reset_main(void *a)
+{
+	corio_fiber *s, *r;
+
+	assert_int_equal(corio_spawn(NULL, &s, reset_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, &r, resetter, a, NULL), 0);
+	corio_join(r, NULL);
+	corio_join(s, NULL);
+	return NULL;
+}
+
+static void peer_reset_mid_send(void **state)
+{
+	struct reset t;
+
+	(void)state;
+	tcp_pair(t.sv);
+	t_run(reset_main, &t); /* a SIGPIPE would kill the test here */
+	close(t.sv[0]);
+	assert_true(t.res == -ECONNRESET || t.res == -EPIPE);
+}
+
+/* ---------------------------------------- accept with no descriptors */
+
+static void *nofile_serve(void *a)
+{
+	struct server *s = a;
+
+	s->result = corio_serve(s->lfd, echo_handler, NULL,
+				&(struct corio_serve_opts){.stats = (void *)(s + 1)});
+	return NULL;
+}
+
+static void *nofile_main(void *a)
+{
+	struct {
+		struct server s;
+		struct corio_serve_stats st; /* right after s: nofile_serve finds it */
+	} *srv = a;
+	struct client cl = {.len = 1000, .chunk = 1000};
+	int hog[256], nhog = 0, fd;
+	corio_fiber *f;
+
+	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 16, 0);
+	assert_true(srv->s.lfd >= 0);
+	cl.port = corio_local_port(srv->s.lfd);
+	assert_int_equal(corio_spawn(NULL, &srv->s.f, nofile_serve, &srv->s, NULL), 0);
+	/* Use up every descriptor, then free one for the client's socket. */
+	while (nhog < 256 && (fd = dup(srv->s.lfd)) >= 0)
+		hog[nhog++] = fd;
+	assert_true(nhog < 256); /* RLIMIT_NOFILE is 128 in this child */
+	close(hog[--nhog]);
+	/* The client connects (the kernel completes the handshake) but the
+	 * server's accept fails with EMFILE: it must back off, not give up. */
+	assert_int_equal(corio_spawn(NULL, &f, client_fiber, &cl, NULL), 0);
+	while (srv->st.backoffs == 0)
+		corio_yield();
+	/* Give descriptors back: the waiting client must now be served. */
+	while (nhog)
+		close(hog[--nhog]);
+	corio_join(f, NULL);
+	assert_true(srv->st.accepted >= 1);
+	server_stop(&srv->s);
+	return (void *)(intptr_t)cl.err;
+}
+
+static void accept_without_descriptors(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	/* In a child, with a small RLIMIT_NOFILE, not to starve the runner. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {.rlim_cur = 128, .rlim_max = 128};
+		struct {
+			struct server s;
+			struct corio_serve_stats st;
+		} srv = {0};
+		corio_loop *loop;
+		corio_fiber *f;
+		void *res = (void *)1;
+
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (corio_loop_create(&loop, NULL))
+			_exit(3);
+		corio_spawn(loop, &f, nofile_main, &srv, NULL);
+		corio_loop_run(loop);
+		corio_join(f, &res);
+		corio_loop_destroy(loop);
+		_exit(res == NULL ? 0 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(thousand_connections),
+		cmocka_unit_test(dry_ring),
+		cmocka_unit_test(messages_span_buffers),
+		cmocka_unit_test(partial_sends),
+		cmocka_unit_test(zero_copy_ownership),
+		cmocka_unit_test(peer_reset_mid_send),
+		cmocka_unit_test(accept_without_descriptors),
+	};
+
+	signal(SIGPIPE, SIG_DFL); /* make sure a SIGPIPE would be fatal */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
