@@ -14,7 +14,9 @@
 # every round so that noise on the machine hits both alike, and declares
 # the rows of the table. At the end every row shows the median of its runs,
 # the spread (half the max-min range, in % of the median), the peer's median
-# and the ratio corio/peer. The RESULT lines are kept in BUILD_DIR/bench/results.raw,
+# and the ratio corio/peer: the median of the ratios of each round's pair of
+# runs, which cancels slow drifts in the machine's load better than a ratio
+# of two medians. The RESULT lines are kept in BUILD_DIR/bench/results.raw,
 # the programs' diagnostics in BUILD_DIR/bench/results.log.
 #
 # Adding a section: write section_<name>() that calls `measure CPUS cmd...`
@@ -41,7 +43,9 @@ trap 'rm -f "$ROWS"' EXIT
 : >"$LOG"
 failures=0
 
-# measure CPUS cmd [args...]: run once pinned to CPUS, keep its RESULT lines.
+# measure CPUS cmd [args...]: run once pinned to CPUS, keep its RESULT lines,
+# tagged with the current round ($ROUND) so that ratios pair runs of a round.
+ROUND=0
 measure() {
 	local cpus=$1 out
 	shift
@@ -51,7 +55,7 @@ measure() {
 		failures=$((failures + 1))
 		return 0
 	fi
-	grep '^RESULT ' <<<"$out" >>"$RAW" || true
+	grep '^RESULT ' <<<"$out" | sed "s/\$/ round=$ROUND/" >>"$RAW" || true
 }
 
 # row LABEL NAME IMPL PEER_NAME PEER_IMPL GOAL
@@ -68,9 +72,8 @@ progress() {
 # ------------------------------------------------------------------ micro
 # Single-threaded costs of the core, everything on CPU $CPU.
 section_micro() {
-	local r
-	for ((r = 1; r <= REPS; r++)); do
-		progress "micro: round $r/$REPS"
+	for ((ROUND = 1; ROUND <= REPS; ROUND++)); do
+		progress "micro: round $ROUND/$REPS"
 		measure "$CPU" "$BIN/bench_fiber" switch 20000000
 		measure "$CPU" "$BIN/peer_ucontext" 1000000
 		measure "$CPU" "$BIN/bench_fiber" yield 4000000
@@ -95,7 +98,8 @@ done
 echo
 echo "corio benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs," \
 	"median of $REPS runs, single-threaded programs pinned to CPU $CPU"
-awk -v reps="$REPS" '
+[ -s "$RAW" ] || { echo "run.sh: no results" >&2; exit 1; }
+awk '
 function median(key,    n, i, j, t, a) {
 	n = split(vals[key], a, " ")
 	for (i = 2; i <= n; i++)	# insertion sort: n is small
@@ -112,7 +116,8 @@ function fmt(v, u) {
 		return sprintf("%.1f us", v / 1000)
 	return sprintf("%.1f ns", v)
 }
-FNR == NR {		# the raw RESULT lines
+FILENAME == ARGV[1] {	# the RESULT lines
+	delete f
 	for (i = 2; i <= NF; i++) {
 		split($i, kv, "=")
 		f[kv[1]] = kv[2]
@@ -120,6 +125,8 @@ FNR == NR {		# the raw RESULT lines
 	key = f["name"] "/" f["impl"]
 	vals[key] = vals[key] " " f["value"]
 	unit[key] = f["unit"]
+	byround[key, f["round"]] = f["value"]
+	rounds[f["round"]] = 1
 	next
 }
 {			# a row: LABEL words..., then 5 fields
@@ -140,13 +147,22 @@ FNR == NR {		# the raw RESULT lines
 	if (pname != "-" && (pk in vals)) {
 		p = median(pk)
 		pv = fmt(p, unit[pk])
-		r = m / p
-		ratio = sprintf("%.2fx", r)
+		# The ratio is the median of per-round ratios: runs of one round
+		# are seconds apart, so they see the same load.
+		rk = "ratio " key " " pk
+		vals[rk] = ""
+		for (rd in rounds)
+			if (((key, rd) in byround) && ((pk, rd) in byround) && byround[pk, rd] > 0)
+				vals[rk] = vals[rk] " " byround[key, rd] / byround[pk, rd]
+		if (vals[rk] != "") {
+			r = median(rk)
+			ratio = sprintf("%.2fx", r)
+		}
 	}
 	status = ""
 	if (goal ~ /^value<=/) {
 		g = substr(goal, 8) + 0
-		status = (m <= g ? "met" : "MISSED") " (<= " g ")"
+		status = (m <= g ? "met" : "MISSED") " (<= " g (unit[key] == "ns" ? " ns" : "") ")"
 	} else if (goal ~ /^ratio>=/) {
 		g = substr(goal, 8) + 0
 		status = ratio == "" ? "no peer" : (r >= g ? "met" : "MISSED") " (>= " g "x)"
