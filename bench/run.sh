@@ -137,7 +137,7 @@ FILENAME == ARGV[1] {	# the RESULT lines
 		label = label " " $i
 	key = name "/" impl
 	if (!(key in vals)) {
-		printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-15s |\n", label, "failed", "", "", "", "", goal
+		printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-17s |\n", label, "failed", "", "", "", "", goal
 		next
 	}
 	m = median(key)
@@ -167,11 +167,11 @@ FILENAME == ARGV[1] {	# the RESULT lines
 		g = substr(goal, 8) + 0
 		status = ratio == "" ? "no peer" : (r >= g ? "met" : "MISSED") " (>= " g "x)"
 	}
-	printf "| %-36s | %12s | %4.1f%% | %-9s | %12s | %10s | %-15s |\n", label, fmt(m, unit[key]), spread, (pname == "-" ? "" : pimpl), pv, ratio, status
+	printf "| %-36s | %12s | %4.1f%% | %-9s | %12s | %10s | %-17s |\n", label, fmt(m, unit[key]), spread, (pname == "-" ? "" : pimpl), pv, ratio, status
 }
 BEGIN {
-	printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-15s |\n", "benchmark", "corio", "+/-", "peer", "peer value", "corio/peer", "goal"
-	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "--------------", "-------", "-----------", "--------------", "------------", "-----------------"
+	printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-17s |\n", "benchmark", "corio", "+/-", "peer", "peer value", "corio/peer", "goal"
+	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "--------------", "-------", "-----------", "--------------", "------------", "-------------------"
 }
 ' "$RAW" "$ROWS"
 echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
