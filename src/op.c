@@ -47,7 +47,8 @@ static int finish(corio_loop *loop, struct corio__op *op, int res)
 {
 	if (op->state == CORIO__OP_BACKEND)
 		loop->inflight--;
-	corio__timer_disarm(&loop->timers, &op->timer);
+	if (CORIO_UNLIKELY(op->timer.armed)) /* most ops have no deadline */
+		corio__timer_disarm(&loop->timers, &op->timer);
 	if (res == -ECANCELED && op->cancel_res)
 		res = op->cancel_res;
 	return res;
@@ -260,7 +261,9 @@ struct corio__op *corio__op_alloc(corio_loop *loop)
 	if (corio__list_empty(&p->free) && pool_grow(p))
 		return NULL;
 	op = corio__container_of(corio__list_pop_front(&p->free), struct corio__op, link);
-	op->gen = op->gen % 0x7fffffffu + 1; /* 1 .. 2^31-1: ids stay positive */
+	/* 1 .. 2^31-1, wrapping to 1: ids stay positive. (Not a modulo: this
+	 * runs once per async op.) */
+	op->gen = op->gen < 0x7fffffffu ? op->gen + 1 : 1;
 	op->state = CORIO__OP_IDLE;
 	op->kind = CORIO__OP_ASYNC;
 	return op;

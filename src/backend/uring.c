@@ -327,20 +327,33 @@ static void drain_backlogs(corio_loop *loop)
 	}
 }
 
-/* Deliver every CQE there is. Each is copied and released before dispatch,
- * so a callback that submits (and flushes) cannot disturb the iteration. */
+/*
+ * Deliver every CQE there is. Each is copied and released before dispatch,
+ * so a callback that submits (and flushes) cannot disturb the iteration.
+ * The tail is read (acquire) once per batch, not once per CQE; the head is
+ * re-read each time, in case a callback ran a nested turn that reaped.
+ * corio never sets IORING_SETUP_CQE32, so CQEs are plain structs.
+ */
 static unsigned reap(corio_loop *loop)
 {
-	struct io_uring *ring = &U(loop)->ring;
-	struct io_uring_cqe *cqe;
+	struct io_uring_cq *cq = &U(loop)->ring.cq;
+	unsigned mask = cq->ring_mask, tail = io_uring_smp_load_acquire(cq->ktail);
 	unsigned n = 0;
 
-	while (io_uring_peek_cqe(ring, &cqe) == 0 && cqe) {
+	for (;;) {
+		unsigned head = *cq->khead;
+
+		if ((int)(tail - head) <= 0) {
+			tail = io_uring_smp_load_acquire(cq->ktail);
+			if (tail == head)
+				break;
+		}
+		struct io_uring_cqe *cqe = &cq->cqes[head & mask];
 		uint64_t ud = cqe->user_data;
 		int res = cqe->res;
 		uint32_t flags = cqe->flags;
 
-		io_uring_cq_advance(ring, 1);
+		io_uring_smp_store_release(cq->khead, head + 1);
 		n++;
 		if (ud == TAG_IGNORE || ud == TAG_RINGED)
 			continue; /* a ring from another loop only had to wake us */

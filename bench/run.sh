@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Run the benchmarks against their peers and print one table.
+#
+# Usage: bench/run.sh BUILD_DIR
+#
+# Environment:
+#   BENCH_REPS=5          runs of every program; the table shows the median
+#   BENCH_CPU=0           CPU for single-threaded programs (taskset)
+#   BENCH_SECTIONS="..."  sections to run (default: all, in order)
+#
+# How it works. Each program under BUILD_DIR/bench measures one figure once
+# (after its own warm-up) and prints "RESULT name=.. impl=.. value=.. unit=..".
+# A section runs its programs REPS times, interleaving corio and its peer in
+# every round so that noise on the machine hits both alike, and declares
+# the rows of the table. At the end every row shows the median of its runs,
+# the spread (half the max-min range, in % of the median), the peer's median
+# and the ratio corio/peer: the median of the ratios of each round's pair of
+# runs, which cancels slow drifts in the machine's load better than a ratio
+# of two medians. The RESULT lines are kept in BUILD_DIR/bench/results.raw,
+# the programs' diagnostics in BUILD_DIR/bench/results.log.
+#
+# Adding a section: write section_<name>() that calls `measure CPUS cmd...`
+# (repeat it REPS times, interleaved with its peer) and `row ...` for each
+# line of the table, then add <name> to ALL_SECTIONS.
+set -euo pipefail
+
+BUILD=${1:?usage: bench/run.sh BUILD_DIR}
+BIN=$BUILD/bench
+REPS=${BENCH_REPS:-5}
+CPU=${BENCH_CPU:-0}
+ALL_SECTIONS="micro"
+SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
+
+[ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
+command -v taskset >/dev/null || { echo "run.sh: taskset is missing (util-linux)" >&2; exit 1; }
+[ "$REPS" -ge 1 ] 2>/dev/null || { echo "run.sh: BENCH_REPS must be >= 1" >&2; exit 1; }
+
+RAW=$BIN/results.raw
+LOG=$BIN/results.log
+ROWS=$(mktemp)
+trap 'rm -f "$ROWS"' EXIT
+: >"$RAW"
+: >"$LOG"
+failures=0
+
+# measure CPUS cmd [args...]: run once pinned to CPUS, keep its RESULT lines,
+# tagged with the current round ($ROUND) so that ratios pair runs of a round.
+ROUND=0
+measure() {
+	local cpus=$1 out
+	shift
+	echo "# $*" >>"$LOG"
+	if ! out=$(taskset -c "$cpus" "$@" 2>>"$LOG"); then
+		echo "run.sh: failed: $* (see $LOG)" >&2
+		failures=$((failures + 1))
+		return 0
+	fi
+	grep '^RESULT ' <<<"$out" | sed "s/\$/ round=$ROUND/" >>"$RAW" || true
+}
+
+# row LABEL NAME IMPL PEER_NAME PEER_IMPL GOAL
+#   One line of the table: the median of NAME/IMPL beside that of
+#   PEER_NAME/PEER_IMPL ("-" for none). GOAL: "-", "value<=X" or "ratio>=X".
+row() {
+	echo "$*" >>"$ROWS"
+}
+
+progress() {
+	printf '%s\n' "$*" >&2
+}
+
+# ------------------------------------------------------------------ micro
+# Single-threaded costs of the core, everything on CPU $CPU.
+section_micro() {
+	for ((ROUND = 1; ROUND <= REPS; ROUND++)); do
+		progress "micro: round $ROUND/$REPS"
+		measure "$CPU" "$BIN/bench_fiber" switch 20000000
+		measure "$CPU" "$BIN/peer_ucontext" 1000000
+		measure "$CPU" "$BIN/bench_fiber" yield 4000000
+		measure "$CPU" "$BIN/bench_fiber" spawn 1000000
+		measure "$CPU" "$BIN/peer_pthread" 20000
+		measure "$CPU" "$BIN/bench_nop" async 4000000 128
+		measure "$CPU" "$BIN/peer_uring_nop" 4000000 128
+		measure "$CPU" "$BIN/bench_nop" fiber 4000000 128
+	done
+	row "fiber switch" switch corio switch ucontext "value<=10"
+	row "yield (fiber->loop->fiber)" yield corio - - -
+	row "spawn + join" spawn_join corio spawn_join pthread -
+	row "nop, completion API, 128 in flight" nop_async corio nop liburing "ratio>=0.8"
+	row "nop, 128 fibers" nop_fiber corio nop liburing "ratio>=0.5"
+}
+
+for s in $SECTIONS; do
+	declare -F "section_$s" >/dev/null || { echo "run.sh: no section '$s' (have: $ALL_SECTIONS)" >&2; exit 1; }
+	"section_$s"
+done
+
+echo
+echo "corio benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs," \
+	"median of $REPS runs, single-threaded programs pinned to CPU $CPU"
+[ -s "$RAW" ] || { echo "run.sh: no results" >&2; exit 1; }
+awk '
+function median(key,    n, i, j, t, a) {
+	n = split(vals[key], a, " ")
+	for (i = 2; i <= n; i++)	# insertion sort: n is small
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	lo[key] = a[1]; hi[key] = a[n]
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function fmt(v, u) {
+	if (u == "ops/s")
+		return sprintf("%.2f M/s", v / 1e6)
+	if (v >= 10000)
+		return sprintf("%.1f us", v / 1000)
+	return sprintf("%.1f ns", v)
+}
+FILENAME == ARGV[1] {	# the RESULT lines
+	delete f
+	for (i = 2; i <= NF; i++) {
+		split($i, kv, "=")
+		f[kv[1]] = kv[2]
+	}
+	key = f["name"] "/" f["impl"]
+	vals[key] = vals[key] " " f["value"]
+	unit[key] = f["unit"]
+	byround[key, f["round"]] = f["value"]
+	rounds[f["round"]] = 1
+	next
+}
+{			# a row: LABEL words..., then 5 fields
+	n = NF
+	goal = $n; pimpl = $(n - 1); pname = $(n - 2); impl = $(n - 3); name = $(n - 4)
+	label = $1
+	for (i = 2; i <= n - 5; i++)
+		label = label " " $i
+	key = name "/" impl
+	if (!(key in vals)) {
+		printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-17s |\n", label, "failed", "", "", "", "", goal
+		next
+	}
+	m = median(key)
+	spread = m > 0 ? 50 * (hi[key] - lo[key]) / m : 0
+	pk = pname "/" pimpl
+	pv = ""; ratio = ""; r = 0
+	if (pname != "-" && (pk in vals)) {
+		p = median(pk)
+		pv = fmt(p, unit[pk])
+		# The ratio is the median of per-round ratios: runs of one round
+		# are seconds apart, so they see the same load.
+		rk = "ratio " key " " pk
+		vals[rk] = ""
+		for (rd in rounds)
+			if (((key, rd) in byround) && ((pk, rd) in byround) && byround[pk, rd] > 0)
+				vals[rk] = vals[rk] " " byround[key, rd] / byround[pk, rd]
+		if (vals[rk] != "") {
+			r = median(rk)
+			ratio = sprintf("%.2fx", r)
+		}
+	}
+	status = ""
+	if (goal ~ /^value<=/) {
+		g = substr(goal, 8) + 0
+		status = (m <= g ? "met" : "MISSED") " (<= " g (unit[key] == "ns" ? " ns" : "") ")"
+	} else if (goal ~ /^ratio>=/) {
+		g = substr(goal, 8) + 0
+		status = ratio == "" ? "no peer" : (r >= g ? "met" : "MISSED") " (>= " g "x)"
+	}
+	printf "| %-36s | %12s | %4.1f%% | %-9s | %12s | %10s | %-17s |\n", label, fmt(m, unit[key]), spread, (pname == "-" ? "" : pimpl), pv, ratio, status
+}
+BEGIN {
+	printf "| %-36s | %12s | %5s | %-9s | %12s | %10s | %-17s |\n", "benchmark", "corio", "+/-", "peer", "peer value", "corio/peer", "goal"
+	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "--------------", "-------", "-----------", "--------------", "------------", "-------------------"
+}
+' "$RAW" "$ROWS"
+echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
+[ "$failures" -eq 0 ] || { echo "run.sh: $failures runs failed" >&2; exit 1; }
