@@ -513,7 +513,9 @@ int corio_conn_close(corio_conn *c)
 	while (c->head)
 		pop_buffer(c);
 	free(c->stage);
-	err = corio__self() ? corio_close(c->fd) : (close(c->fd) ? -errno : 0);
+	/* close(2) of a socket does not block; unlike corio_close it also
+	 * works while the fiber is being cancelled (loop destroy). */
+	err = close(c->fd) ? -errno : 0;
 	free(c);
 	return err;
 }
