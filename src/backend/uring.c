@@ -311,14 +311,21 @@ static void drain_backlogs(corio_loop *loop)
 }
 
 /* Deliver every CQE there is. Each is copied and released before dispatch,
- * so a callback that submits (and flushes) cannot disturb the iteration. */
+ * so a callback that submits (and flushes) cannot disturb the iteration.
+ * When the ring runs dry while the kernel holds overflowed CQEs (or task
+ * work), io_uring_peek_cqe enters the kernel to flush them: that is where
+ * most overflows are seen, so that is where they are counted. */
 static unsigned reap(corio_loop *loop)
 {
 	struct io_uring *ring = &U(loop)->ring;
 	struct io_uring_cqe *cqe;
 	unsigned n = 0;
 
-	while (io_uring_peek_cqe(ring, &cqe) == 0 && cqe) {
+	for (;;) {
+		if (!io_uring_cq_ready(ring) && io_uring_cq_has_overflow(ring))
+			loop->stats.cq_overflow++;
+		if (io_uring_peek_cqe(ring, &cqe) != 0 || !cqe)
+			break;
 		uint64_t ud = cqe->user_data;
 		int res = cqe->res;
 		uint32_t flags = cqe->flags;
@@ -348,8 +355,6 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 		drain_backlogs(loop);
 	submit = flush_sq(ring);
 	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
-	if (kflags & IORING_SQ_CQ_OVERFLOW)
-		loop->stats.cq_overflow++;
 	if (io_uring_cq_ready(ring))
 		timeout = 0; /* completions are waiting: no need to sleep */
 	if (timeout != 0) {
