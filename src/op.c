@@ -329,6 +329,16 @@ corio_req corio__async_start(corio_loop *loop, struct corio__op *op, corio_cb cb
 	op->async.cb = cb;
 	op->async.user = user;
 	loop->pending_async++;
+	if (CORIO_UNLIKELY(loop->closing)) {
+		/* Destroy has cancelled everything already: an operation
+		 * started now (by a callback that re-arms, say) would never be
+		 * cancelled and destroy could wait for it forever. Like a
+		 * fiber's blocking call, it fails at once (callback next turn). */
+		op->cancel_res = 0;
+		op->timer.armed = false;
+		corio__op_complete_inline(loop, op, -ECANCELED);
+		return id;
+	}
 	corio__op_start(loop, op);
 	return id;
 }
@@ -379,6 +389,10 @@ corio_req corio_async_timer(corio_loop *loop, int64_t deadline, corio_cb cb, voi
 	op->timer.kind = CORIO__TIMER_OP;
 	corio__list_init(&op->link);
 	loop->pending_async++;
+	if (CORIO_UNLIKELY(loop->closing)) {
+		corio__op_complete_inline(loop, op, -ECANCELED); /* see corio__async_start */
+		return id;
+	}
 	corio__timer_arm(&loop->timers, &op->timer, deadline > 0 ? deadline : 1);
 	return id;
 }
