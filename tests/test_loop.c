@@ -519,6 +519,58 @@ static void destroy_unstarted(void **state)
 	assert_int_equal(misc_res[2], -ECANCELED);
 }
 
+/* Callbacks that start operations while the loop is being destroyed (a
+ * completion that won the race with destroy's cancellation re-arms, say):
+ * those operations are cancelled too, and destroy does not wait forever. */
+static int rearm_sv[2];
+static char rearm_buf[8];
+static int rearm_res[3], rearm_calls[3];
+
+static void rearmed_cb(corio_loop *l, int res, unsigned flags, void *user)
+{
+	int i = (int)(intptr_t)user;
+
+	(void)l;
+	(void)flags;
+	rearm_res[i] = res;
+	rearm_calls[i]++;
+}
+
+static void rearming_cb(corio_loop *l, int res, unsigned flags, void *user)
+{
+	(void)flags;
+	(void)user;
+	/* The nop completed normally, despite destroy's cancel request. */
+	rearm_res[0] = res;
+	rearm_calls[0]++;
+	assert_true(corio_async_recv(l, rearm_sv[0], rearm_buf, sizeof(rearm_buf), 0, rearmed_cb,
+				     (void *)1) > 0);
+	assert_true(corio_async_timer(l, corio_now() + 3600 * CORIO_SEC, rearmed_cb, (void *)2) > 0);
+}
+
+static void destroy_with_rearming_callbacks(void **state)
+{
+	corio_loop *loop = t_loop();
+
+	(void)state;
+	t_socketpair(rearm_sv);
+	memset(rearm_calls, 0, sizeof(rearm_calls));
+	/* A nop cannot be cancelled: it completes when it is submitted. */
+	assert_true(corio_async_nop(loop, rearming_cb, NULL) > 0);
+	corio_loop_destroy(loop);
+	assert_int_equal(rearm_calls[0], 1);
+	assert_int_equal(rearm_res[0], 0);
+	assert_int_equal(rearm_calls[1], 1);
+	assert_int_equal(rearm_res[1], -ECANCELED);
+	assert_int_equal(rearm_calls[2], 1);
+	assert_int_equal(rearm_res[2], -ECANCELED);
+	/* Nothing is reading the socket. */
+	assert_int_equal(write(rearm_sv[1], "x", 1), 1);
+	assert_int_equal(t_readable(rearm_sv[0]), 1);
+	close(rearm_sv[0]);
+	close(rearm_sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +585,7 @@ int main(void)
 		cmocka_unit_test(stats),
 		cmocka_unit_test(destroy_with_live_fibers),
 		cmocka_unit_test(destroy_unstarted),
+		cmocka_unit_test(destroy_with_rearming_callbacks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
