@@ -311,7 +311,13 @@ int corio_sleep_until(int64_t deadline)
 
 int corio_sleep(int64_t ns)
 {
-	return corio_sleep_until(corio_now() + (ns > 0 ? ns : 0));
+	int64_t now = corio_now();
+
+	/* Saturate: a sleep "forever" (INT64_MAX) must not wrap around into
+	 * the past (and signed overflow is undefined). */
+	if (ns > INT64_MAX - now)
+		return corio_sleep_until(INT64_MAX);
+	return corio_sleep_until(now + (ns > 0 ? ns : 0));
 }
 
 int corio_cancel(corio_fiber *f)
