@@ -350,6 +350,46 @@ static void *sleep_contract_body(void *arg)
 	return NULL;
 }
 
+/* A sleep "forever" stays asleep (it does not wrap into the past) until
+ * cancelled. */
+static int forever_res;
+
+static void *forever(void *arg)
+{
+	forever_res = arg ? corio_sleep_until(INT64_MAX) : corio_sleep(INT64_MAX);
+	return NULL;
+}
+
+static void *forever_body(void *arg)
+{
+	corio_fiber *f[2];
+
+	(void)arg;
+	forever_res = 1;
+	f[0] = t_spawn(forever, NULL);
+	t_turns(3);
+	assert_int_equal(forever_res, 1);
+	assert_int_equal(corio_cancel(f[0]), 0);
+	t_join(f[0]);
+	assert_int_equal(forever_res, -ECANCELED);
+	/* Same with an explicit deadline at the end of time. */
+	forever_res = 1;
+	f[1] = t_spawn(forever, (void *)1);
+	t_turns(3);
+	assert_int_equal(forever_res, 1);
+	assert_int_equal(corio_cancel(f[1]), 0);
+	t_join(f[1]);
+	assert_int_equal(forever_res, -ECANCELED);
+	assert_int_equal(corio_sleep_until(INT64_MIN), 0);
+	return NULL;
+}
+
+static void sleep_forever(void **state)
+{
+	(void)state;
+	t_run(forever_body, NULL);
+}
+
 static void sleep_contract(void **state)
 {
 	(void)state;
@@ -420,6 +460,7 @@ int main(void)
 		cmocka_unit_test(heap_random_ops),
 		cmocka_unit_test(sleep_order),
 		cmocka_unit_test(sleep_contract),
+		cmocka_unit_test(sleep_forever),
 		cmocka_unit_test(async_timer_order),
 		cmocka_unit_test(sleepers_100k),
 	};
