@@ -571,6 +571,84 @@ static void destroy_with_rearming_callbacks(void **state)
 	close(rearm_sv[1]);
 }
 
+/* Loops on several threads at once, each with its own fibers and I/O. */
+#define NTHREADS 3
+#define PER_THREAD 40
+
+struct tstate {
+	int p[2];
+	int sum;
+	uint64_t ids[PER_THREAD];
+};
+
+static void *sleep_then_ret(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	char c = (char)i;
+
+	assert_int_equal(corio_sleep(i * 10 * CORIO_USEC), 0);
+	return (void *)(intptr_t)c;
+}
+
+static void *thread_main_fiber(void *arg)
+{
+	struct tstate *ts = arg;
+	corio_fiber *f[PER_THREAD];
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		f[i] = t_spawn(sleep_then_ret, (void *)(intptr_t)i);
+		ts->ids[i] = corio_fiber_id(f[i]);
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		char c = (char)(intptr_t)t_join(f[i]);
+
+		assert_int_equal(corio_write(ts->p[1], &c, 1, -1), 1);
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		char c;
+
+		assert_int_equal(corio_read(ts->p[0], &c, 1, -1), 1);
+		ts->sum += c;
+	}
+	return NULL;
+}
+
+static void *loop_thread(void *arg)
+{
+	struct tstate *ts = arg;
+
+	t_pipe(ts->p);
+	assert_int_equal(corio_main(thread_main_fiber, ts), 0);
+	assert_null(corio_loop_current());
+	close(ts->p[0]);
+	close(ts->p[1]);
+	return NULL;
+}
+
+static void loops_on_threads(void **state)
+{
+	static struct tstate ts[NTHREADS];
+	pthread_t t[NTHREADS];
+
+	(void)state;
+	(void)t_loop();
+	corio_loop_destroy(corio_loop_current());
+	memset(ts, 0, sizeof(ts));
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, loop_thread, &ts[i]), 0);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(ts[i].sum, PER_THREAD * (PER_THREAD - 1) / 2);
+		/* Fiber ids are unique across the process. */
+		for (int j = 0; j < NTHREADS; j++)
+			for (int a = 0; a < PER_THREAD; a++)
+				for (int b = 0; b < PER_THREAD; b++)
+					if (i != j || a != b)
+						assert_true(ts[i].ids[a] != ts[j].ids[b]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +664,7 @@ int main(void)
 		cmocka_unit_test(destroy_with_live_fibers),
 		cmocka_unit_test(destroy_unstarted),
 		cmocka_unit_test(destroy_with_rearming_callbacks),
+		cmocka_unit_test(loops_on_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
