@@ -78,8 +78,12 @@ static __attribute__((noreturn)) void fiber_exit(corio_fiber *f)
 	if (!f->detached)
 		corio__list_push_back(&loop->zombies, &f->all);
 	j = corio__list_pop_front(&f->joiners);
-	if (j)
+	if (j) {
+		/* Handed to that joiner, which frees f when it resumes: until
+		 * then nobody else may join or detach it. */
+		f->joined = true;
 		corio__wake(corio__container_of(j, struct corio__wait, link), 0);
+	}
 #ifdef CORIO_ASAN
 	/* NULL: this fiber's fake stack can be freed, it never comes back. */
 	__sanitizer_start_switch_fiber(NULL, loop->sched_stack_bottom, loop->sched_stack_size);
