@@ -223,10 +223,41 @@ static void *join_errors_body(void *arg)
 	return NULL;
 }
 
+/* The target has ended and woken its joiner, which has not run yet: the
+ * fiber is still being joined. Neither a second join nor a detach may
+ * take it (that would free it under the first joiner). */
+static void *window_body(void *arg)
+{
+	corio_fiber *target, *j1;
+	void *res = NULL;
+
+	(void)arg;
+	corio_event_init(&gate);
+	target = t_spawn(wait_gate, (void *)8);
+	j1 = t_spawn(second_joiner, target);
+	second_join_res = 1;
+	t_turns(1); /* target parks on the gate, j1 in its join */
+	corio_event_set(&gate);
+	/* Next batch: target (readied by the set) runs first and ends,
+	 * waking j1 for the batch after; then we run. */
+	t_turns(1);
+	assert_int_equal(second_join_res, 1); /* j1 has not resumed yet */
+	assert_int_equal(corio_join(target, &res), -EINVAL);
+	assert_int_equal(corio_join_until(target, &res, corio_now() + CORIO_SEC), -EINVAL);
+	assert_int_equal(corio_detach(target), -EINVAL);
+	assert_int_equal(corio_cancel(target), -EINVAL);
+	assert_null(res);
+	/* The first joiner gets it. */
+	assert_ptr_equal(t_join(j1), (void *)8);
+	assert_int_equal(second_join_res, 0);
+	return NULL;
+}
+
 static void join_errors(void **state)
 {
 	(void)state;
 	t_run(join_errors_body, NULL);
+	t_run(window_body, NULL);
 }
 
 /* join_until times out and the fiber stays joinable; a cancelled join
