@@ -285,7 +285,12 @@ struct corio__op *corio__op_lookup(corio_loop *loop, corio_req id)
 	if (id <= 0 || idx / CHUNK >= loop->ops.nchunks)
 		return NULL;
 	op = &loop->ops.chunks[idx / CHUNK][idx % CHUNK];
-	if (op->gen != gen || (op->state != CORIO__OP_BACKEND && op->state != CORIO__OP_TIMER))
+	if (op->gen != gen)
+		return NULL;
+	/* Pending until its callback has run: in the backend, an async
+	 * timer, or completed inline with the callback due next turn. */
+	if (op->state != CORIO__OP_BACKEND && op->state != CORIO__OP_TIMER &&
+	    op->state != CORIO__OP_DONE_DUE)
 		return NULL;
 	return op;
 }
@@ -365,9 +370,11 @@ int corio_async_deadline(corio_loop *loop, corio_req id, int64_t deadline)
 	if (err)
 		return err;
 	op = corio__op_lookup(loop, id);
-	if (!op || op->state != CORIO__OP_BACKEND)
+	if (!op || op->state == CORIO__OP_TIMER)
 		return -ENOENT;
-	corio__op_set_deadline(loop, op, deadline);
+	if (op->state == CORIO__OP_BACKEND)
+		corio__op_set_deadline(loop, op, deadline);
+	/* DONE_DUE: it completed first; its callback has the result. */
 	return 0;
 }
 
