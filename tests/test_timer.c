@@ -429,7 +429,8 @@ static void async_timer_order(void **state)
 	for (int i = 0; i < 6; i++)
 		assert_true(id[i] > 0);
 	assert_int_equal(corio_async_cancel(loop, id[2]), 0);
-	assert_int_equal(corio_async_cancel(loop, id[2]), -ENOENT);
+	/* Until its callback has run, the id still names it. */
+	assert_int_equal(corio_async_cancel(loop, id[2]), 0);
 	/* Nothing ran inside the calls. */
 	assert_int_equal(tn, 0);
 	assert_int_equal(corio_loop_run(loop), 0);
