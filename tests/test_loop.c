@@ -377,9 +377,12 @@ static void stats(void **state)
 	assert_int_equal(st.ops_started, 2);
 	assert_int_equal(st.ops_completed, 2);
 	assert_int_equal(st.timers_fired, 1);
-	/* Switched in: at start, after the sleep, after the yield, and (on
-	 * io_uring, where a nop goes through the ring) after each nop. */
-	assert_int_equal(st.switches, t_is_uring(loop) ? 5 : 3);
+	/* Switched in: at start, after the sleep, after the yield, and after
+	 * each nop unless the backend completed it inline (io_uring never
+	 * does: a nop goes through the ring). */
+	if (t_is_uring(loop))
+		assert_int_equal(st.switches, 5);
+	assert_true(st.switches >= 3 && st.switches <= 5);
 	assert_true(st.turns >= 5);
 	assert_true(st.enters >= 1);
 	/* A short copy touches only what it is given. */
