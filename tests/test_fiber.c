@@ -516,6 +516,18 @@ static void *stack_body(void *arg)
 	o.stack_size = 1;
 	assert_int_equal(corio_spawn(NULL, &f, big_frame, (void *)(uintptr_t)4096, &o), 0);
 	t_join(f);
+	/* Sizes that cannot be mapped (or that would wrap around when
+	 * rounded up to pages) are refused, not truncated. */
+	f = NULL;
+	o.stack_size = SIZE_MAX;
+	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	o.stack_size = SIZE_MAX - 4095;
+	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	o.stack_size = SIZE_MAX / 2;
+	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	assert_null(f);
+	/* Still fine afterwards. */
+	t_join(t_spawn(big_frame, (void *)(uintptr_t)1024));
 	return NULL;
 }
 
