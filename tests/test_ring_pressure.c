@@ -350,9 +350,54 @@ static void destroy_with_all_blocked(void **state)
 	}
 }
 
+/* The ring sizes follow the options (io_uring: a nop completes as it is
+ * submitted, so the counters tell how big the queues are): with 2 SQ
+ * entries the third operation started in a row finds the SQ full; a CQ
+ * asked for smaller than twice the SQ is raised to that, 4 here, so four
+ * completions fit and a fifth overflows. */
+static int nops_then_count(const struct corio_loop_opts *o, int n, uint64_t *sq_full)
+{
+	corio_loop *loop = t_loop_opts(o);
+	static struct acb a[16];
+	struct corio_loop_stats st;
+
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < n; i++)
+		assert_true(corio_async_nop(loop, acb_fn, &a[i]) > 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(a[i].calls, 1);
+	st = stats_of(loop);
+	if (!t_is_uring(loop)) {
+		corio_loop_destroy(loop);
+		skip();
+	}
+	corio_loop_destroy(loop);
+	*sq_full = st.sq_full;
+	return (int)st.cq_overflow;
+}
+
+static void ring_sizes_follow_options(void **state)
+{
+	const struct corio_loop_opts small_cq = {.sq_entries = 2, .cq_entries = 1};
+	uint64_t sq_full;
+
+	(void)state;
+	assert_int_equal(nops_then_count(&small_cq, 2, &sq_full), 0);
+	assert_int_equal(sq_full, 0);
+	assert_int_equal(nops_then_count(&small_cq, 3, &sq_full), 0);
+	assert_int_equal(sq_full, 1);
+	assert_int_equal(nops_then_count(&small_cq, 4, &sq_full), 0);
+	assert_true(nops_then_count(&small_cq, 5, &sq_full) > 0);
+	/* Defaults: 256 entries, no pressure from a handful. */
+	assert_int_equal(nops_then_count(NULL, 16, &sq_full), 0);
+	assert_int_equal(sq_full, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(ring_sizes_follow_options),
 		cmocka_unit_test(many_at_once),
 		cmocka_unit_test(all_complete_in_one_turn),
 		cmocka_unit_test(all_time_out_at_once),
