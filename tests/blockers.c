@@ -29,7 +29,10 @@ static size_t fill(int fd, bool sock)
 	if (!sock)
 		assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 	for (;;) {
-		n = sock ? send(fd, junk, sizeof(junk), MSG_DONTWAIT) : write(fd, junk, sizeof(junk));
+		if (sock)
+			n = send(fd, junk, sizeof(junk), MSG_DONTWAIT);
+		else
+			n = write(fd, junk, sizeof(junk));
 		if (n < 0) {
 			assert_int_equal(errno, EAGAIN);
 			break;
@@ -186,7 +189,8 @@ static int b_readv(int64_t dl)
 
 	memset(a, 'Z', sizeof(a));
 	memset(b, 'Z', sizeof(b));
-	r = dl ? corio_readv_until(fx.pipe[0], iov, 2, -1, dl) : corio_readv(fx.pipe[0], iov, 2, -1);
+	r = dl ? corio_readv_until(fx.pipe[0], iov, 2, -1, dl)
+	       : corio_readv(fx.pipe[0], iov, 2, -1);
 	if (r >= 0) {
 		assert_memory_equal(a, MSG, 8);
 		assert_memory_equal(b, MSG + 8, MSGLEN - 8);

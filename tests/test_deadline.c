@@ -97,7 +97,8 @@ static void *past_body(void *arg)
 			assert_true(ops_started() - started <= 1);
 		}
 		assert_int_equal(timers_armed(), 0);
-		assert_int_equal(run_blocker(b, 1), -ETIMEDOUT); /* the earliest deadline there is */
+		/* The earliest deadline there is. */
+		assert_int_equal(run_blocker(b, 1), -ETIMEDOUT);
 	}
 	fx_teardown();
 	return NULL;
@@ -187,10 +188,11 @@ static void *after_timeout_body(void *arg)
 	(void)arg;
 	t_socketpair(sv);
 	for (int i = 0; i < 50; i++) {
-		assert_int_equal(corio_recv_until(sv[0], buf, sizeof(buf), 0, corio_now() + 100 * CORIO_USEC),
-				 -ETIMEDOUT);
+		int64_t soon = corio_now() + 100 * CORIO_USEC;
+
+		assert_int_equal(corio_recv_until(sv[0], buf, sizeof(buf), 0, soon), -ETIMEDOUT);
 		assert_int_equal(write(sv[1], "abc", 3), 3);
-		assert_int_equal(corio_recv_until(sv[0], buf, sizeof(buf), 0, corio_now() + CORIO_SEC), 3);
+		assert_int_equal(corio_recv_until(sv[0], buf, sizeof(buf), 0, soon + CORIO_SEC), 3);
 		assert_memory_equal(buf, "abc", 3);
 	}
 	assert_int_equal(corio_sleep(0), 0);

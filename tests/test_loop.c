@@ -475,7 +475,8 @@ static void destroy_with_live_fibers(void **state)
 	assert_int_equal(corio_spawn(loop, NULL, event_waiter, NULL, NULL), 0);
 	assert_int_equal(corio_spawn(loop, NULL, spawner_in_destroy, NULL, NULL), 0);
 	assert_true(corio_async_read(loop, ap[0], abuf, sizeof(abuf), -1, async_cb, (void *)0) > 0);
-	assert_true(corio_async_timer(loop, corio_now() + 3600 * CORIO_SEC, async_cb, (void *)1) > 0);
+	assert_true(corio_async_timer(loop, corio_now() + 3600 * CORIO_SEC, async_cb, (void *)1) >
+		    0);
 	assert_true(corio_async_poll(loop, ap[0], POLLIN, async_cb, (void *)2) > 0);
 	/* One turn: every fiber starts and parks. */
 	assert_int_equal(corio_loop_run_once(loop, false), 1);
@@ -548,7 +549,8 @@ static void rearming_cb(corio_loop *l, int res, unsigned flags, void *user)
 	rearm_calls[0]++;
 	assert_true(corio_async_recv(l, rearm_sv[0], rearm_buf, sizeof(rearm_buf), 0, rearmed_cb,
 				     (void *)1) > 0);
-	assert_true(corio_async_timer(l, corio_now() + 3600 * CORIO_SEC, rearmed_cb, (void *)2) > 0);
+	assert_true(corio_async_timer(l, corio_now() + 3600 * CORIO_SEC, rearmed_cb, (void *)2) >
+		    0);
 }
 
 static void destroy_with_rearming_callbacks(void **state)

@@ -99,8 +99,8 @@ static void many_at_once(void **state)
 	for (int i = 0; i < N; i++) {
 		snprintf(msgs[i], sizeof(msgs[i]), "async-%d;", i);
 		assert_true(corio_async_nop(loop, acb_fn, &nops[i]) > 0);
-		assert_true(corio_async_write(loop, apipes[i][1], msgs[i], strlen(msgs[i]), -1, acb_fn,
-					      &writes[i]) > 0);
+		assert_true(corio_async_write(loop, apipes[i][1], msgs[i], strlen(msgs[i]), -1,
+					      acb_fn, &writes[i]) > 0);
 	}
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(fiber_ok, N);
@@ -308,7 +308,8 @@ static void async_cancelled_at_once(void **state)
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < N; i++) {
 		t_socketpair(sv[i]);
-		ids[i] = corio_async_recv(loop, sv[i][0], bufs[i], sizeof(bufs[i]), 0, acb_fn, &r[i]);
+		ids[i] = corio_async_recv(loop, sv[i][0], bufs[i], sizeof(bufs[i]), 0, acb_fn,
+					  &r[i]);
 		assert_true(ids[i] > 0);
 	}
 	/* Some reach the kernel, the rest wait for room. */
