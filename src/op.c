@@ -288,7 +288,12 @@ struct corio__op *corio__op_lookup(corio_loop *loop, corio_req id)
 	if (id <= 0 || idx / CHUNK >= loop->ops.nchunks)
 		return NULL;
 	op = &loop->ops.chunks[idx / CHUNK][idx % CHUNK];
-	if (op->gen != gen || (op->state != CORIO__OP_BACKEND && op->state != CORIO__OP_TIMER))
+	if (op->gen != gen)
+		return NULL;
+	/* Pending until its callback has run: in the backend, an async
+	 * timer, or completed inline with the callback due next turn. */
+	if (op->state != CORIO__OP_BACKEND && op->state != CORIO__OP_TIMER &&
+	    op->state != CORIO__OP_DONE_DUE)
 		return NULL;
 	return op;
 }
@@ -332,6 +337,16 @@ corio_req corio__async_start(corio_loop *loop, struct corio__op *op, corio_cb cb
 	op->async.cb = cb;
 	op->async.user = user;
 	loop->pending_async++;
+	if (CORIO_UNLIKELY(loop->closing)) {
+		/* Destroy has cancelled everything already: an operation
+		 * started now (by a callback that re-arms, say) would never be
+		 * cancelled and destroy could wait for it forever. Like a
+		 * fiber's blocking call, it fails at once (callback next turn). */
+		op->cancel_res = 0;
+		op->timer.armed = false;
+		corio__op_complete_inline(loop, op, -ECANCELED);
+		return id;
+	}
 	corio__op_start(loop, op);
 	return id;
 }
@@ -358,9 +373,11 @@ int corio_async_deadline(corio_loop *loop, corio_req id, int64_t deadline)
 	if (err)
 		return err;
 	op = corio__op_lookup(loop, id);
-	if (!op || op->state != CORIO__OP_BACKEND)
+	if (!op || op->state == CORIO__OP_TIMER)
 		return -ENOENT;
-	corio__op_set_deadline(loop, op, deadline);
+	if (op->state == CORIO__OP_BACKEND)
+		corio__op_set_deadline(loop, op, deadline);
+	/* DONE_DUE: it completed first; its callback has the result. */
 	return 0;
 }
 
@@ -382,6 +399,10 @@ corio_req corio_async_timer(corio_loop *loop, int64_t deadline, corio_cb cb, voi
 	op->timer.kind = CORIO__TIMER_OP;
 	corio__list_init(&op->link);
 	loop->pending_async++;
+	if (CORIO_UNLIKELY(loop->closing)) {
+		corio__op_complete_inline(loop, op, -ECANCELED); /* see corio__async_start */
+		return id;
+	}
 	corio__timer_arm(&loop->timers, &op->timer, deadline > 0 ? deadline : 1);
 	return id;
 }

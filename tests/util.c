@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,9 +40,19 @@ corio_loop *t_loop(void)
 	return t_loop_opts(NULL);
 }
 
+bool t_is_uring(const corio_loop *loop)
+{
+	return strcmp(corio_loop_backend(loop), "io_uring") == 0;
+}
+
 void *t_run(void *(*fn)(void *), void *arg)
 {
-	corio_loop *loop = t_loop();
+	return t_run_opts(fn, arg, NULL);
+}
+
+void *t_run_opts(void *(*fn)(void *), void *arg, const struct corio_loop_opts *opts)
+{
+	corio_loop *loop = t_loop_opts(opts);
 	corio_fiber *f;
 	void *res = NULL;
 
@@ -93,4 +105,81 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 void t_rmdir_r(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+corio_fiber *t_spawn(void *(*fn)(void *), void *arg)
+{
+	corio_fiber *f = NULL;
+
+	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
+	assert_non_null(f);
+	return f;
+}
+
+void *t_join(corio_fiber *f)
+{
+	void *res = NULL;
+
+	assert_int_equal(corio_join(f, &res), 0);
+	return res;
+}
+
+void t_turns(int n)
+{
+	while (n-- > 0)
+		assert_int_equal(corio_yield(), 0);
+}
+
+void t_pipe(int p[2])
+{
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+}
+
+void t_tcp_pair(int *client, int *server)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int port, lfd = t_listen_tcp(&port);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(c >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	/* Loopback connect completes against the backlog without accept. */
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(*server >= 0);
+	*client = c;
+	close(lfd);
+}
+
+void t_fill(void *buf, size_t len, unsigned seed)
+{
+	unsigned char *b = buf;
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (unsigned char)(x >> 16);
+	}
+}
+
+bool t_check(const void *buf, size_t len, unsigned seed)
+{
+	const unsigned char *b = buf;
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		if (b[i] != (unsigned char)(x >> 16))
+			return false;
+	}
+	return true;
+}
+
+int t_readable(int fd)
+{
+	int n = -1;
+
+	assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+	return n;
 }

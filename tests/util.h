@@ -10,6 +10,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,34 @@ void t_rmdir_r(const char *path);
 
 /* The backend the tests were asked to use: "uring" or "epoll". */
 const char *t_backend(void);
+/* Whether the loop runs on io_uring (for the few checks that are
+ * io_uring-specific: ring statistics, raw SQEs). */
+bool t_is_uring(const corio_loop *loop);
+
+/* t_run with loop options. */
+void *t_run_opts(void *(*fn)(void *), void *arg, const struct corio_loop_opts *opts);
+
+/* Spawn a joinable fiber on the calling thread's loop; asserts success. */
+corio_fiber *t_spawn(void *(*fn)(void *), void *arg);
+/* Join @f (from a fiber or, once it ended, from outside); returns its result. */
+void *t_join(corio_fiber *f);
+
+/* Let the loop turn @n times (from a fiber): other ready fibers run and the
+ * kernel is polled in between. Used to let things settle, never to wait for
+ * time to pass. */
+void t_turns(int n);
+
+/* A pipe (blocking ends, close-on-exec). */
+void t_pipe(int p[2]);
+
+/* A connected TCP pair over 127.0.0.1: *client and *server (accepted). */
+void t_tcp_pair(int *client, int *server);
+
+/* Deterministic test patterns. */
+void t_fill(void *buf, size_t len, unsigned seed);
+bool t_check(const void *buf, size_t len, unsigned seed);
+
+/* Bytes available to read on @fd right now (FIONREAD). */
+int t_readable(int fd);
 
 #endif

@@ -62,8 +62,9 @@ CORIO_API int corio_loop_create(corio_loop **out, const struct corio_loop_opts *
  * make returns -ECANCELED) and run until they end; operations still in the
  * kernel are cancelled and their completions awaited, so no buffer is freed
  * while the kernel may still write to it. Callbacks of cancelled async
- * operations run, with -ECANCELED. Must be called on the loop's thread,
- * outside any fiber.
+ * operations run, with -ECANCELED; an async operation or timer started
+ * meanwhile (by such a callback) completes with -ECANCELED as well. Must be
+ * called on the loop's thread, outside any fiber.
  */
 CORIO_API void corio_loop_destroy(corio_loop *loop);
 

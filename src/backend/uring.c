@@ -333,6 +333,9 @@ static void drain_backlogs(corio_loop *loop)
  * The tail is read (acquire) once per batch, not once per CQE; the head is
  * re-read each time, in case a callback ran a nested turn that reaped.
  * corio never sets IORING_SETUP_CQE32, so CQEs are plain structs.
+ * Once the ring is empty, completions the kernel kept aside because it was
+ * full (overflow, NODROP) are counted; the next turn's io_uring_enter, which
+ * passes GETEVENTS when it sees the flag, brings them in.
  */
 static unsigned reap(corio_loop *loop)
 {
@@ -372,6 +375,8 @@ static unsigned reap(corio_loop *loop)
 			corio__list_remove(&op->link); /* its cancel was still queued */
 		corio__op_complete(loop, op, res, flags);
 	}
+	if (IO_URING_READ_ONCE(*U(loop)->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		loop->stats.cq_overflow++;
 	return n;
 }
 
@@ -450,8 +455,6 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 	submit = flush_sq(ring);
 	u->rings_queued = false; /* they go with this enter */
 	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
-	if (kflags & IORING_SQ_CQ_OVERFLOW)
-		loop->stats.cq_overflow++;
 	if (io_uring_cq_ready(ring))
 		timeout = 0; /* completions are waiting: no need to sleep */
 	if (timeout != 0) {

@@ -78,8 +78,12 @@ static __attribute__((noreturn)) void fiber_exit(corio_fiber *f)
 	if (!f->detached)
 		corio__list_push_back(&loop->zombies, &f->all);
 	j = corio__list_pop_front(&f->joiners);
-	if (j)
+	if (j) {
+		/* Handed to that joiner, which frees f when it resumes: until
+		 * then nobody else may join or detach it. */
+		f->joined = true;
 		corio__wake(corio__container_of(j, struct corio__wait, link), 0);
+	}
 #ifdef CORIO_ASAN
 	/* NULL: this fiber's fake stack can be freed, it never comes back. */
 	__sanitizer_start_switch_fiber(NULL, loop->sched_stack_bottom, loop->sched_stack_size);
@@ -311,7 +315,13 @@ int corio_sleep_until(int64_t deadline)
 
 int corio_sleep(int64_t ns)
 {
-	return corio_sleep_until(corio_now() + (ns > 0 ? ns : 0));
+	int64_t now = corio_now();
+
+	/* Saturate: a sleep "forever" (INT64_MAX) must not wrap around into
+	 * the past (and signed overflow is undefined). */
+	if (ns > INT64_MAX - now)
+		return corio_sleep_until(INT64_MAX);
+	return corio_sleep_until(now + (ns > 0 ? ns : 0));
 }
 
 int corio_cancel(corio_fiber *f)

@@ -167,6 +167,10 @@ int corio__stack_get(struct corio__stack_pool *p, size_t size, struct corio__sta
 	struct corio__stack *s;
 	int err;
 
+	/* Rounding up, or adding the guard, must not wrap around to a tiny
+	 * (or empty) stack. */
+	if (size > SIZE_MAX - CORIO__GUARD - p->page)
+		return -ENOMEM;
 	size = (size + p->page - 1) & ~(p->page - 1);
 	c = get_class(p, size);
 	if (!c)
