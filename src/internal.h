@@ -167,6 +167,11 @@ struct corio__backend {
 };
 
 extern const struct corio__backend corio__backend_uring;
+
+/* Test seam (io_uring): the next N requests for an SQE fail as if the SQ
+ * were full and the kernel pushed back, so that the backlog and queued
+ * cancellation paths, which a 6.x kernel never forces, can be tested. */
+extern unsigned corio__fault_sq_refusals;
 extern const struct corio__backend corio__backend_epoll;
 
 /* -------------------------------------------------- provided buffers */

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "util.h"
 
 #define N 300
@@ -396,10 +397,66 @@ static void ring_sizes_follow_options(void **state)
 	assert_int_equal(sq_full, 0);
 }
 
+/* The backlog: when the kernel will not take submissions (on 6.x kernels
+ * only under memory pressure, so a test seam makes it refuse), ops wait in
+ * order and go out on the next turns; none fails, none is lost. */
+static void backlog_in_order(void **state)
+{
+	corio_loop *loop = t_loop();
+	static struct acb a[50];
+	struct corio_loop_stats st;
+	int p[2];
+	struct acb r = {0};
+	char buf[8];
+	corio_req id;
+
+	(void)state;
+	if (!t_is_uring(loop)) {
+		corio_loop_destroy(loop);
+		skip();
+	}
+	memset(a, 0, sizeof(a));
+	corio__fault_sq_refusals = 1; /* the first op finds no room */
+	for (int i = 0; i < 50; i++)
+		assert_true(corio_async_nop(loop, acb_fn, &a[i]) > 0);
+	st = stats_of(loop);
+	assert_int_equal(st.backlogged, 50); /* all behind the first, in order */
+	assert_int_equal(corio_loop_run(loop), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(a[i].calls, 1);
+		assert_int_equal(a[i].res, 0);
+	}
+
+	/* A backlogged op cancelled: it never reaches the kernel. */
+	corio__fault_sq_refusals = 1;
+	id = corio_async_nop(loop, acb_fn, &a[0]);
+	assert_true(id > 0);
+	assert_int_equal(corio_async_cancel(loop, id), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	assert_int_equal(a[0].calls, 2);
+	assert_int_equal(a[0].res, -ECANCELED);
+
+	/* A cancel that finds no room waits its turn, then works. */
+	t_pipe(p);
+	id = corio_async_read(loop, p[0], buf, sizeof(buf), -1, acb_fn, &r);
+	assert_true(id > 0);
+	assert_int_equal(corio_loop_run_once(loop, false), 1); /* the read is in the kernel */
+	corio__fault_sq_refusals = 2;
+	assert_int_equal(corio_async_cancel(loop, id), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, -ECANCELED);
+	assert_int_equal(corio__fault_sq_refusals, 0);
+	close(p[0]);
+	close(p[1]);
+	corio_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ring_sizes_follow_options),
+		cmocka_unit_test(backlog_in_order),
 		cmocka_unit_test(many_at_once),
 		cmocka_unit_test(all_complete_in_one_turn),
 		cmocka_unit_test(all_time_out_at_once),

@@ -242,12 +242,22 @@ static int enter(corio_loop *loop, unsigned submit, unsigned wait_nr, unsigned f
 	return io_uring_enter2((unsigned)u->enter_fd, submit, wait_nr, flags, NULL, _NSIG / 8);
 }
 
+unsigned corio__fault_sq_refusals;
+
 /* An SQE, flushing a full queue to the kernel once if needed. */
 static struct io_uring_sqe *get_sqe(corio_loop *loop)
 {
 	struct uring *u = U(loop);
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_sqe *sqe;
 
+	if (CORIO_UNLIKELY(corio__fault_sq_refusals)) {
+		/* Test seam: as if the SQ were full and the kernel refused to
+		 * take any of it (what -EBUSY/-EAGAIN from the flush means). */
+		corio__fault_sq_refusals--;
+		loop->stats.sq_full++;
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(&u->ring);
 	if (CORIO_LIKELY(sqe != NULL))
 		return sqe;
 	loop->stats.sq_full++;
@@ -448,8 +458,14 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 	unsigned submit, kflags, wait_nr = 0, flags = 0;
 	int ret;
 
-	if (!corio__list_empty(&u->backlog) || !corio__list_empty(&u->cancels))
+	if (!corio__list_empty(&u->backlog) || !corio__list_empty(&u->cancels)) {
 		drain_backlogs(loop);
+		/* Still refused: what we wait for may depend on what we could
+		 * not submit (a cancel, say). Retry soon instead of sleeping. */
+		if ((!corio__list_empty(&u->backlog) || !corio__list_empty(&u->cancels)) &&
+		    (timeout < 0 || timeout > CORIO_MSEC))
+			timeout = CORIO_MSEC;
+	}
 	if (!u->wake_armed)
 		arm_wake(loop);
 	submit = flush_sq(ring);
