@@ -105,11 +105,11 @@ CORIO_API int corio_poll_until(int fd, unsigned events, int64_t deadline);
  * Escape hatch: run any io_uring operation, prepared by the caller (with
  * liburing's io_uring_prep_* helpers) in @sqe, which is copied. user_data is
  * corio's own; IOSQE_IO_LINK, IOSQE_IO_HARDLINK and IOSQE_CQE_SKIP_SUCCESS
- * are refused (-EINVAL). Returns the completion's result. A multishot
- * operation returns its first result (the rest is cancelled; use
- * corio_async_sqe to get every completion); a zero-copy send returns when
- * its buffer is free again (after the notification). On the epoll backend
- * the opcodes corio itself uses work; others return -EOPNOTSUPP.
+ * are refused (-EINVAL), and so are multishot operations (a fiber takes one
+ * result; use corio_async_sqe for every completion). Returns the
+ * completion's result; a zero-copy send returns when its buffer is free
+ * again (after the notification). On the epoll backend the opcodes corio
+ * itself uses work; others return -EOPNOTSUPP.
  */
 CORIO_API int corio_sqe(const struct io_uring_sqe *sqe);
 CORIO_API int corio_sqe_until(const struct io_uring_sqe *sqe, int64_t deadline);
