@@ -273,6 +273,7 @@ int corio_loop_run_once(corio_loop *loop, bool wait)
 
 	if (err)
 		return err;
+	loop->stop = false; /* a stop ends a run; it must not keep this turn from waiting */
 	if (wait && deadlocked(loop))
 		return -EDEADLK;
 	err = corio__turn(loop, wait);

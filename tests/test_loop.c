@@ -284,6 +284,14 @@ static void *stopper(void *arg)
 	return arg;
 }
 
+static void timer_cb(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	(void)loop;
+	(void)flags;
+	if (res == 0)
+		(*(int *)user)++;
+}
+
 static void stop_and_run_once(void **state)
 {
 	corio_loop *loop = t_loop();
@@ -305,6 +313,12 @@ static void stop_and_run_once(void **state)
 	assert_ptr_equal(t_join(f), (void *)3);
 	assert_int_equal(corio_loop_run_once(loop, true), 0);
 	corio_loop_stop(NULL);
+	/* A stop ends a run, not the loop: after it, a waiting run_once still
+	 * waits, here for the timer, which one turn must then fire. */
+	corio_loop_stop(loop);
+	assert_true(corio_async_timer(loop, corio_now() + CORIO_MSEC, timer_cb, &stop_count) > 0);
+	assert_int_equal(corio_loop_run_once(loop, true), 0);
+	assert_int_equal(stop_count, 4);
 	corio_loop_destroy(loop);
 }
 
