@@ -130,6 +130,7 @@ static struct lconn *conns;
 static int nconns = 64, size = 64, depth = 1;
 static uint64_t win_start, win_end, msgs, total_msgs, mismatches, conn_errors;
 static int stopping, ndead;
+static int *fds; /* the sockets, open for the whole run */
 
 static uint64_t now_ns(void)
 {
@@ -348,7 +349,7 @@ static int setup(int port)
 {
 	struct io_uring_params prm = { 0 };
 	struct io_uring_buf_reg reg = { 0 };
-	int *fds, ret;
+	int ret;
 
 	prm.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 		    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
@@ -405,7 +406,6 @@ static int setup(int port)
 		fprintf(stderr, "echo_load: register_files: %s\n", strerror(-ret));
 		return -1;
 	}
-	free(fds); /* the fixed table holds its own references; fds stay open */
 	return 0;
 }
 

@@ -84,7 +84,8 @@ static int append_out(struct conn *c, const char *p, size_t n)
 
 			if (!nb)
 				return -1;
-			memcpy(nb, c->out + c->off, used);
+			if (used)
+				memcpy(nb, c->out + c->off, used);
 			free(c->out);
 			c->out = nb;
 			c->cap = ncap;

@@ -65,7 +65,6 @@ struct qent {
 };
 
 struct conn {
-	uint8_t used;
 	uint8_t recv_armed;  /* multishot recv in flight */
 	uint8_t send_busy;   /* one send/sendmsg in flight */
 	uint8_t cancelling;  /* cancel of the recv submitted */
@@ -90,10 +89,12 @@ static int br_mask;
  * read buffer). Instead the ring holds only ring_target buffers; freed ones
  * go on a LIFO stack, and after each batch the ring is topped up from the
  * stack's top, i.e. with the most recently used buffers. ring_target doubles
- * whenever a recv meets an empty ring (ENOBUFS), up to the whole pool.
+ * after each batch in which a recv met an empty ring (ENOBUFS), up to the
+ * whole pool.
  */
 static uint16_t *free_stack;
 static unsigned free_top, ring_avail, ring_target = 64;
+static int ring_starved;
 static struct conn *conns;
 
 static struct io_uring_sqe *get_sqe(void)
@@ -120,6 +121,9 @@ static void refill_ring(void)
 {
 	int n = 0;
 
+	if (ring_starved && ring_target < nbufs)
+		ring_target *= 2;
+	ring_starved = 0;
 	while (ring_avail < ring_target && free_top) {
 		unsigned bid = free_stack[--free_top];
 
@@ -259,8 +263,8 @@ static void on_recv(unsigned slot, struct io_uring_cqe *cqe)
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		ring_avail--;
-	if (cqe->res == -ENOBUFS && ring_target < nbufs)
-		ring_target *= 2;
+	if (cqe->res == -ENOBUFS)
+		ring_starved = 1;
 	if (cqe->res > 0) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
@@ -414,7 +418,6 @@ int main(int argc, char **argv)
 			switch (UD_OP(ud)) {
 			case OP_ACCEPT:
 				if (cqe->res >= 0 && (unsigned)cqe->res < MAX_CONNS) {
-					conns[cqe->res].used = 1;
 					arm_recv((unsigned)cqe->res);
 				}
 				if (!(cqe->flags & IORING_CQE_F_MORE))
