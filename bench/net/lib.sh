@@ -177,5 +177,6 @@ sum_of() {
 
 header() {
   log "$(basename "$0") $(date -u +%Y-%m-%dT%H:%M:%SZ) kernel $(uname -r)," \
-    "server on CPU $SERVER_CPU, load on CPU $LOAD_CPU, median of $RUNS runs"
+    "server on CPU $SERVER_CPU, load on CPU $LOAD_CPU, median of $RUNS runs," \
+    "loadavg $(cut -d" " -f1-3 /proc/loadavg)"
 }
