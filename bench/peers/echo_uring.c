@@ -28,7 +28,9 @@
  * Lifetime: a connection's slot is released (close_direct) only when neither
  * its recv nor a send is in flight, so a CQE never refers to a reused slot.
  *
- * Usage: echo_uring PORT [NBUFS [BUFSIZE]]   (listens on 127.0.0.1)
+ * Usage: echo_uring PORT [NBUFS=1024 [BUFSIZE=65536]]   (listens on 127.0.0.1)
+ * NBUFS is a power of two; buffer memory is reserved for all of them but only
+ * the ones the load needs get touched.
  * Test with: nc 127.0.0.1 PORT
  */
 #define _GNU_SOURCE
