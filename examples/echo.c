@@ -6,8 +6,9 @@
  *  - corio_serve: one multishot accept keeps the listener armed; every
  *    connection gets its own fiber, written as blocking code;
  *  - corio_conn: a multishot receive fills the loop's provided-buffer ring;
- *    the handler echoes straight out of the kernel's buffer (peek, write,
- *    consume): no system call and no copy per read;
+ *    the handler echoes straight out of the kernel's buffers, all that has
+ *    arrived in one writev (peekv, writev, consume): no system call and no
+ *    copy per read;
  *  - signals as I/O: SIGINT and SIGTERM are read from a signalfd by a fiber,
  *    which stops the loop; corio_loop_destroy() then cancels what is still
  *    waiting, and waits for the kernel to give back every buffer;
@@ -35,17 +36,18 @@
 
 static void connection(int fd, void *arg)
 {
+	struct iovec iov[16];
 	corio_conn *c;
-	const void *data;
 	ssize_t n;
+	int cnt;
 
 	(void)arg;
 	if (corio_conn_open(&c, fd, NULL)) {
 		close(fd);
 		return;
 	}
-	while ((n = corio_conn_peek(c, &data)) > 0) {
-		if (corio_conn_write(c, data, (size_t)n) < 0)
+	while ((n = corio_conn_peekv(c, iov, (cnt = 16, &cnt))) > 0) {
+		if (corio_conn_writev(c, iov, cnt) < 0)
 			break;
 		corio_conn_consume(c, (size_t)n);
 	}

@@ -342,6 +342,78 @@ static void messages_span_buffers(void **state)
 		assert_true(t.st.coalesced > 0); /* lines did span buffers */
 }
 
+static void tcp_pair(int sv[2]);
+
+/* ------------------------------------- peekv, buffered, peek deadlines */
+
+struct gather {
+	int sv[2];
+	int max_pieces, end;
+	size_t got;
+	bool ok, timed_out, uring;
+};
+
+static void *gather_main(void *a)
+{
+	struct gather *t = a;
+	char out[3000], in[3000];
+	struct iovec iov[64];
+	corio_conn *c;
+	const void *p;
+	ssize_t n;
+	int cnt;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (char)(i % 251);
+	assert_int_equal(corio_conn_open(&c, t->sv[0], NULL), 0);
+	assert_int_equal(corio_conn_buffered(c), 0);
+	/* Nothing sent yet: a deadline ends the wait, the conn stays usable. */
+	t->timed_out = corio_conn_peek_until(c, &p, corio_now() + CORIO_MSEC) == -ETIMEDOUT;
+	assert_int_equal(corio_send_all(t->sv[1], out, sizeof(out), 0), (ssize_t)sizeof(out));
+	corio_shutdown(t->sv[1], SHUT_WR);
+	while (t->got < sizeof(out)) {
+		cnt = 64;
+		n = corio_conn_peekv(c, iov, &cnt);
+		if (n <= 0)
+			break;
+		assert_int_equal((size_t)n, corio_conn_buffered(c));
+		if (cnt > t->max_pieces)
+			t->max_pieces = cnt;
+		for (int i = 0; i < cnt; i++) {
+			memcpy(in + t->got, iov[i].iov_base, iov[i].iov_len);
+			t->got += iov[i].iov_len;
+		}
+		corio_conn_consume(c, (size_t)n);
+	}
+	t->ok = t->got == sizeof(out) && !memcmp(in, out, sizeof(out));
+	cnt = 64;
+	t->end = (int)corio_conn_peekv(c, iov, &cnt);
+	t->uring = uring();
+	corio_conn_close(c);
+	return NULL;
+}
+
+static void peekv_gathers_buffers(void **state)
+{
+	struct corio_loop_opts lo = {.recv_buffer_size = 64, .recv_buffers = 128};
+	corio_loop *loop = t_loop_opts(&lo);
+	struct gather t = {0};
+	corio_fiber *f;
+
+	(void)state;
+	tcp_pair(t.sv);
+	assert_int_equal(corio_spawn(loop, &f, gather_main, &t, NULL), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	corio_join(f, NULL);
+	corio_loop_destroy(loop);
+	close(t.sv[1]);
+	assert_true(t.timed_out);
+	assert_true(t.ok);
+	assert_int_equal(t.end, 0);
+	if (t.uring)
+		assert_true(t.max_pieces > 1); /* 64-byte buffers, gathered */
+}
+
 /* -------------------------------------------- sends: partial, ZC, reset */
 
 struct sends {
@@ -577,6 +649,7 @@ int main(void)
 		cmocka_unit_test(thousand_connections),
 		cmocka_unit_test(dry_ring),
 		cmocka_unit_test(messages_span_buffers),
+		cmocka_unit_test(peekv_gathers_buffers),
 		cmocka_unit_test(partial_sends),
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),

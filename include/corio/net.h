@@ -115,6 +115,22 @@ CORIO_API ssize_t corio_conn_peek(corio_conn *c, const void **data);
  */
 CORIO_API ssize_t corio_conn_peek_more(corio_conn *c, const void **data);
 
+/* Deadline forms of peek and peek_more: -ETIMEDOUT at @deadline (the
+ * conn's read_timeout still applies to each wait). */
+CORIO_API ssize_t corio_conn_peek_until(corio_conn *c, const void **data, int64_t deadline);
+CORIO_API ssize_t corio_conn_peek_more_until(corio_conn *c, const void **data, int64_t deadline);
+
+/*
+ * Everything buffered, in place, as up to *iovcnt pieces (waiting until
+ * there is something): sets *iovcnt to the pieces used and returns their
+ * total length; 0 at end of stream, or -errno. For forwarding received data
+ * (one writev for many receive buffers). Valid until consume or next peek.
+ */
+CORIO_API ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt);
+
+/* Bytes buffered now, without waiting (what a peekv would see). */
+CORIO_API size_t corio_conn_buffered(const corio_conn *c);
+
 /* Mark @n bytes from the start of the buffered data as used. */
 CORIO_API void corio_conn_consume(corio_conn *c, size_t n);
 

@@ -209,13 +209,18 @@ static int stage_reserve(corio_conn *c, size_t need, size_t limit)
 	return 0;
 }
 
-static int64_t deadline_of(const corio_conn *c)
+/* The earlier of the caller's deadline and the read timeout (0: none). */
+static int64_t deadline_of(const corio_conn *c, int64_t deadline)
 {
-	return c->o.read_timeout ? corio_now() + c->o.read_timeout : 0;
+	int64_t t = c->o.read_timeout ? corio_now() + c->o.read_timeout : 0;
+
+	if (!t || (deadline && deadline < t))
+		return deadline;
+	return t;
 }
 
 /* Receive straight into the stage (plain mode, or a dry ring at its limit). */
-static int read_plain(corio_conn *c, size_t limit)
+static int read_plain(corio_conn *c, size_t limit, int64_t deadline)
 {
 	ssize_t n;
 	int err = stage_reserve(c, 1, limit);
@@ -224,7 +229,8 @@ static int read_plain(corio_conn *c, size_t limit)
 		err = 0;
 	if (err)
 		return err;
-	n = corio_recv_until(c->fd, c->stage + c->slen, c->scap - c->slen, 0, deadline_of(c));
+	n = corio_recv_until(c->fd, c->stage + c->slen, c->scap - c->slen, 0,
+			     deadline_of(c, deadline));
 	c->st.recv_completions++;
 	if (n > 0) {
 		c->slen += (size_t)n;
@@ -250,7 +256,7 @@ static void abort_read(struct corio__wait *w, int reason)
 }
 
 /* Wait until something more arrived (or the stream ended). */
-static int wait_data(corio_conn *c, size_t limit)
+static int wait_data(corio_conn *c, size_t limit, int64_t deadline)
 {
 	struct corio__wait w = {.abort = abort_read, .obj = c};
 	corio_fiber *f = corio__self();
@@ -259,11 +265,11 @@ static int wait_data(corio_conn *c, size_t limit)
 	if (!f)
 		return -EPERM;
 	if (c->plain)
-		return read_plain(c, limit);
+		return read_plain(c, limit, deadline);
 	if (!c->rx && !c->rx_cancelling) {
 		err = arm(c);
 		if (err == -ENOBUFS)
-			return read_plain(c, limit); /* the ring may not grow: read ourselves */
+			return read_plain(c, limit, deadline); /* the ring may not grow */
 		if (err)
 			return err;
 	}
@@ -271,7 +277,7 @@ static int wait_data(corio_conn *c, size_t limit)
 	if (err)
 		return err;
 	c->reader = &w;
-	return corio__park(&w, deadline_of(c));
+	return corio__park(&w, deadline_of(c, deadline));
 }
 
 /* The contiguous bytes at the front of the stream. */
@@ -293,7 +299,7 @@ static ssize_t ended(const corio_conn *c)
 	return c->end > 0 ? 0 : c->end;
 }
 
-ssize_t corio_conn_peek(corio_conn *c, const void **data)
+ssize_t corio_conn_peek_until(corio_conn *c, const void **data, int64_t deadline)
 {
 	size_t n;
 	int err;
@@ -306,10 +312,49 @@ ssize_t corio_conn_peek(corio_conn *c, const void **data)
 		}
 		if (c->end)
 			return ended(c);
-		err = wait_data(c, c->o.max_buffered);
+		err = wait_data(c, c->o.max_buffered, deadline);
 		if (err)
 			return err;
 	}
+}
+
+ssize_t corio_conn_peek(corio_conn *c, const void **data)
+{
+	return corio_conn_peek_until(c, data, 0);
+}
+
+size_t corio_conn_buffered(const corio_conn *c)
+{
+	size_t n = c->slen - c->soff;
+
+	for (const struct corio__bufnode *b = c->head; b; b = b->next)
+		n += b->len - b->off;
+	return n;
+}
+
+ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt)
+{
+	const void *p;
+	ssize_t n = corio_conn_peek(c, &p); /* waits for the first byte */
+	size_t total;
+	int k = 0;
+
+	if (n <= 0 || *iovcnt <= 0) {
+		*iovcnt = 0;
+		return n > 0 ? -EINVAL : n;
+	}
+	iov[k].iov_base = (void *)p;
+	iov[k++].iov_len = (size_t)n;
+	total = (size_t)n;
+	/* p was the stage or the head; what follows is the buffer list. */
+	for (struct corio__bufnode *b = c->slen > c->soff ? c->head : c->head->next;
+	     b && k < *iovcnt; b = b->next) {
+		iov[k].iov_base = corio__bufnode_data(b) + b->off;
+		iov[k++].iov_len = b->len - b->off;
+		total += b->len - b->off;
+	}
+	*iovcnt = k;
+	return (ssize_t)total;
 }
 
 /* Give the front buffer back (it is fully consumed or copied out). */
@@ -340,7 +385,7 @@ static int stage_buffer(corio_conn *c)
 	return 0;
 }
 
-ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
+ssize_t corio_conn_peek_more_until(corio_conn *c, const void **data, int64_t deadline)
 {
 	size_t n;
 	int err;
@@ -362,10 +407,15 @@ ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
 			return ended(c);
 		if (c->slen - c->soff >= c->o.max_buffered)
 			return -EMSGSIZE;
-		err = wait_data(c, c->o.max_buffered);
+		err = wait_data(c, c->o.max_buffered, deadline);
 		if (err)
 			return err;
 	}
+}
+
+ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
+{
+	return corio_conn_peek_more_until(c, data, 0);
 }
 
 void corio_conn_consume(corio_conn *c, size_t n)
