@@ -105,9 +105,12 @@ int main(int argc, char **argv)
 			o.dir ? " serving " : "", o.dir ? o.dir : "", strerror(-err));
 		return 1;
 	}
-	printf("listening on %s:%d (%u threads)\n", o.addr, http_server_port(s),
-	       http_server_threads(s));
+	/* Exactly this line on stdout: scripts and tests wait for it. */
+	printf(strchr(o.addr, ':') ? "listening on [%s]:%d\n" : "listening on %s:%d\n", o.addr,
+	       http_server_port(s));
 	fflush(stdout);
+	fprintf(stderr, "http_server: %u threads%s%s\n", http_server_threads(s),
+		o.dir ? ", files from " : "", o.dir ? o.dir : "");
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

@@ -62,6 +62,7 @@
 
 #define OUT_MIN 4096u		/* output buffer at first */
 #define OUT_MAX (128u * 1024)	/* and at most (file data is sent in such pieces) */
+#define OUT_KEEP (16u * 1024)	/* kept between requests; a bigger one is freed */
 #define HEAD_ROOM 512u		/* enough for any response head we write */
 #define LINGER_TIME (2 * CORIO_SEC)
 #define LINGER_BYTES (1u << 20)
@@ -516,8 +517,16 @@ static int serve_conn(struct hconn *h)
 	for (;;) {
 		/* The next request is already here (pipelined), or we wait for
 		 * it, with our answers sent. */
-		if (!h->rest && flush(h))
-			return DROP;
+		if (!h->rest) {
+			if (flush(h))
+				return DROP;
+			/* A buffer grown for a file is not kept while idle. */
+			if (h->ocap > OUT_KEEP) {
+				free(h->out);
+				h->out = NULL;
+				h->ocap = 0;
+			}
+		}
 		n = read_until(h, false, &data, corio_now() + s->o.idle_timeout);
 		if (n <= 0)
 			return DROP; /* the end, an error, idle too long, or stopping */
