@@ -682,6 +682,19 @@ static void malformed(void **state)
 	      "3\r\nabc\r\n0\r\n\r\n",
 	      501);
 	FAILS("GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
+	/* The answer to a HEAD has no body, errors included. */
+	{
+		struct client c;
+		struct resp r = {0};
+
+		cl_open(&c, http_server_port(srv));
+		cl_sends(&c, "HEAD / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+		assert_int_equal(cl_response(&c, &r, true), 0);
+		assert_int_equal(r.status, 501);
+		assert_true(r.clen > 0);
+		assert_true(cl_ended(&c));
+		cl_close(&c);
+	}
 	/* What comes after a malformed request is not answered. */
 	FAILS("BAD\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", 400);
 	/* Other routes and methods. */

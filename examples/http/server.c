@@ -305,10 +305,16 @@ static void linger_close(struct hconn *h)
 	}
 }
 
-/* An error answered with Connection: close. */
+/* An error answered with Connection: close (with a body unless the
+ * request was a HEAD). */
+static int fail_req(struct hconn *h, int status, bool body)
+{
+	return simple(h, status, SAY_CLOSE, NULL, body) ? DROP : CLOSE;
+}
+
 static int fail(struct hconn *h, int status)
 {
-	return simple(h, status, SAY_CLOSE, NULL, true) ? DROP : CLOSE;
+	return fail_req(h, status, true);
 }
 
 /* ----------------------------------------------------------------- files */
@@ -440,13 +446,13 @@ static int serve_request(struct hconn *h, const struct http_request *req, size_t
 
 	/* Framing we cannot follow, or will not: answer and close. */
 	if (v11 ? req->host_count != 1 : req->host_count > 1)
-		return fail(h, 400); /* RFC 9112 3.2 */
+		return fail_req(h, 400, !head); /* RFC 9112 3.2 */
 	if (req->flags & HTTP_F_TRANSFER_ENCODING)
-		return fail(h, 501);
+		return fail_req(h, 501, !head);
 	if (req->flags & HTTP_F_EXPECT_OTHER)
-		return fail(h, 417);
+		return fail_req(h, 417, !head);
 	if (body > s->o.max_body)
-		return fail(h, 413);
+		return fail_req(h, 413, !head);
 
 	if (r == R_FILE) {
 		if (!valid_name(req->target + 6, plen - 6))
@@ -472,7 +478,7 @@ static int serve_request(struct hconn *h, const struct http_request *req, size_t
 	}
 	err = take_body(h, body, false, corio_now() + s->o.body_timeout);
 	if (err == -ETIMEDOUT)
-		return fail(h, 408);
+		return fail_req(h, 408, !head);
 	if (err)
 		return DROP;
 
