@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -186,7 +187,47 @@ DEFINE_OP(int, fsync, (int fd), (fd))
 DEFINE_OP(int, fdatasync, (int fd), (fd))
 DEFINE_OP(int, openat, (int dfd, const char *path, int flags, mode_t mode),
 	  (dfd, path, flags, mode))
-DEFINE_OP(int, close, (int fd), (fd))
+
+/*
+ * Close is not refused to a cancelled fiber (a cancellation pending, or its
+ * loop being destroyed, when every call returns -ECANCELED): a close that
+ * never ran would leak the descriptor and leave a peer waiting for an end of
+ * stream. Such a fiber closes synchronously (close(2) does not block on
+ * sockets and regular files), and its cancellation stays pending for its
+ * next call. A close cancelled or timed out in the kernel did not run (once
+ * it runs, its own result comes back), so it is done here too.
+ */
+int corio_close_until(int fd, int64_t deadline)
+{
+	corio_fiber *f = corio__self();
+	struct corio__op op;
+	int err;
+
+	if (f && (f->cancel_pending || f->loop->closing))
+		return close(fd) ? -errno : 0;
+	prep_close(&op.sqe, fd);
+	err = corio__fiber_io(&op, deadline);
+	if (err == -ECANCELED || err == -ETIMEDOUT)
+		err = close(fd) ? -errno : 0;
+	return err;
+}
+
+int corio_close(int fd)
+{
+	return corio_close_until(fd, 0);
+}
+
+corio_req corio_async_close(corio_loop *loop, int fd, corio_cb cb, void *user)
+{
+	int err;
+	struct corio__op *op = corio__async_op(loop, cb, &err);
+
+	if (!op)
+		return err;
+	prep_close(&op->sqe, fd);
+	return corio__async_start(loop, op, cb, user);
+}
+
 DEFINE_OP(int, statx, (int dfd, const char *path, int flags, unsigned mask, struct statx *st),
 	  (dfd, path, flags, mask, st))
 DEFINE_OP(int, fallocate, (int fd, int mode, int64_t off, int64_t len), (fd, mode, off, len))
