@@ -8,28 +8,24 @@
  * fits one buffer is never copied.
  *
  * Pipelining and batching. Responses go into an output buffer that is sent
- * only before the fiber would wait for the client: when the last span held
- * nothing after the request just answered, or when the next request is not
- * complete yet. So a pipeline that arrived in one buffer is answered with
- * one send; one that spans several kernel buffers, with about one per
- * buffer (corio_conn cannot tell us, without waiting, whether more buffers
- * are queued behind the front one, so we flush before asking).
+ * only before the fiber would wait for the client: when nothing more is
+ * buffered (corio_conn_buffered) or the next request is not complete yet.
+ * So a pipeline is answered with one send, however many kernel buffers it
+ * arrived in.
  *
  * Bodies: Content-Length only. Any Transfer-Encoding gets 501 (with
  * Content-Length too: 400, from the parser) and the connection is closed,
  * since the body cannot be skipped. Bodies of other routes are read and
  * dropped, so that the connection stays usable.
  *
- * Deadlines. corio_conn's read_timeout bounds one wait, not a request, so it
- * is used as a tick: each wait ends at least every `tick` (a quarter of the
- * shortest timeout) and the fiber checks the deadline of what it is waiting
- * for: the head (header_timeout from its first byte: 408 and close, so a
- * client trickling a head byte by byte is cut off too), the body
- * (body_timeout from the end of the head), the next request on a kept-alive
- * connection (idle_timeout: closed quietly) and the lingering close. A
- * deadline is thus enforced at most one tick late. Sends have their own
- * deadline (send_timeout, per flush), so a client that stops reading its
- * responses cannot hold its fiber for ever.
+ * Deadlines: every wait for the client has the deadline of what it waits
+ * for (corio_conn_peek_until): the head (header_timeout from its first
+ * byte: 408 and close, so a client trickling a head byte by byte is cut off
+ * too), the body (body_timeout from the end of the head), the next request
+ * on a kept-alive connection (idle_timeout: closed quietly) and the
+ * lingering close. Sends have their own deadline (send_timeout, per flush),
+ * so a client that stops reading its responses cannot hold its fiber for
+ * ever.
  *
  * Closing after a final response (an error, Connection: close, HTTP/1.0)
  * is lingering: flush, shut down our side, then read and drop what the
@@ -78,7 +74,6 @@ struct listener {
 struct http_server {
 	struct http_server_opts o;
 	struct http_limits lim;
-	int64_t tick;
 	size_t max_buffered;
 	int dirfd;
 	int port;
@@ -95,6 +90,7 @@ struct hconn {
 	char *out;	   /* responses not sent yet */
 	size_t olen, ocap;
 	size_t rest;	   /* bytes of the last span after what we consumed */
+	size_t span;	   /* an incomplete head: the bytes it has so far */
 };
 
 /* How a response ends the exchange. */
@@ -239,24 +235,23 @@ static int simple(struct hconn *h, int status, enum conn_say say, const char *al
 
 /* ----------------------------------------------------------------- input */
 
-/* Peek (or peek_more) until data, the end, an error or @deadline. */
+/* Peek (or peek_more) until data, the end, an error or @deadline. What is
+ * queued for the client goes out first if the call may have to wait. */
 static ssize_t read_until(struct hconn *h, bool more, const void **data, int64_t deadline)
 {
-	for (;;) {
-		ssize_t n;
+	size_t have = corio_conn_buffered(h->c);
 
-		if (corio_now() >= deadline)
-			return -ETIMEDOUT;
-		n = more ? corio_conn_peek_more(h->c, data) : corio_conn_peek(h->c, data);
-		if (n != -ETIMEDOUT)
-			return n; /* a tick: look at the clock again */
-	}
+	if ((more ? have <= h->span : have == 0) && flush(h))
+		return -EPIPE;
+	return more ? corio_conn_peek_more_until(h->c, data, deadline)
+		    : corio_conn_peek_until(h->c, data, deadline);
 }
 
 static void consume(struct hconn *h, size_t n, size_t span)
 {
 	corio_conn_consume(h->c, n);
 	h->rest = span - n;
+	h->span = 0;
 }
 
 /* Read @len bytes of body, echoing them or not. Flushes before waiting. */
@@ -268,8 +263,6 @@ static int take_body(struct hconn *h, uint64_t len, bool echo, int64_t deadline)
 		size_t k;
 		int err;
 
-		if (!h->rest && (err = flush(h)))
-			return err;
 		n = read_until(h, false, &data, deadline);
 		if (n <= 0)
 			return n ? (int)n : -EPIPE; /* the client ended mid-body */
@@ -522,8 +515,8 @@ static int serve_conn(struct hconn *h)
 
 	for (;;) {
 		/* The next request is already here (pipelined), or we wait for
-		 * it, with our answers sent. */
-		if (!h->rest) {
+		 * it, with our answers sent (read_until flushes first). */
+		if (!corio_conn_buffered(h->c)) {
 			if (flush(h))
 				return DROP;
 			/* A buffer grown for a file is not kept while idle. */
@@ -538,8 +531,7 @@ static int serve_conn(struct hconn *h)
 			return DROP; /* the end, an error, idle too long, or stopping */
 		head_deadline = corio_now() + s->o.header_timeout;
 		while ((r = http_parse_request(data, (size_t)n, &s->lim, &req)) == HTTP_INCOMPLETE) {
-			if (flush(h))
-				return DROP;
+			h->span = (size_t)n;
 			n = read_until(h, true, &data, head_deadline);
 			if (n == -ETIMEDOUT)
 				return fail(h, 408);
@@ -559,7 +551,7 @@ static int serve_conn(struct hconn *h)
 static void handle_conn(int fd, void *arg)
 {
 	struct http_server *s = arg;
-	struct corio_conn_opts co = {.read_timeout = s->tick, .max_buffered = s->max_buffered};
+	struct corio_conn_opts co = {.max_buffered = s->max_buffered};
 	struct hconn h = {.s = s, .fd = fd};
 
 	if (corio_conn_open(&h.c, fd, &co)) {
@@ -603,11 +595,6 @@ static unsigned cpus(void)
 	return (unsigned)CPU_COUNT(&set);
 }
 
-static int64_t min64(int64_t a, int64_t b)
-{
-	return a < b ? a : b;
-}
-
 static void defaults(struct http_server *s)
 {
 	struct http_server_opts *o = &s->o;
@@ -633,10 +620,6 @@ static void defaults(struct http_server *s)
 	 * buffer and ends in another, which may hold more behind it. */
 	s->max_buffered = o->max_head +
 			  (o->loop.recv_buffer_size ? o->loop.recv_buffer_size : RECV_BUFFER_SIZE);
-	s->tick = min64(min64(o->header_timeout, o->idle_timeout),
-			min64(o->body_timeout, LINGER_TIME)) / 4;
-	if (s->tick < CORIO_MSEC)
-		s->tick = CORIO_MSEC;
 }
 
 static void destroy(struct http_server *s)
