@@ -193,20 +193,21 @@ int main(int argc, char **argv)
 	       (unsigned long long)sent, (unsigned long long)elided);
 	{
 		const char *m = modes[1] == CORIO_MODE_POLL ? "busy" : "asleep";
+		const char *impl = eventfd_wakes ? "corio_eventfd" : "corio";
 
 		if (test_fn == oneway)
-			printf("RESULT name=xcore_oneway_%s impl=corio value=%.0f unit=ops/s\n", m,
-			       1e9 / ns);
+			printf("RESULT name=xcore_oneway_%s impl=%s value=%.0f unit=ops/s\n", m,
+			       impl, 1e9 / ns);
 		else {
 			qsort(b.rtt, b.n, sizeof(*b.rtt), cmp64);
 			printf("rtt_p50_ns=%lld rtt_p99_ns=%lld\n", (long long)b.rtt[b.n / 2],
 			       (long long)b.rtt[b.n * 99 / 100]);
-			printf("RESULT name=xcore_rtt_%s impl=corio value=%lld unit=ns\n", m,
+			printf("RESULT name=xcore_rtt_%s impl=%s value=%lld unit=ns\n", m, impl,
 			       (long long)b.rtt[b.n / 2]);
 		}
-		printf("RESULT name=xcore_%s_%s_syscalls impl=corio value=%.4f unit=x\n", argv[1], m,
-		       (double)(enters + (eventfd_wakes ? sent : 0)) / (double)b.n);
-		printf("RESULT name=xcore_%s_%s_elided impl=corio value=%.2f unit=%%\n", argv[1], m,
+		printf("RESULT name=xcore_%s_%s_syscalls impl=%s value=%.4f unit=x\n", argv[1], m,
+		       impl, (double)(enters + (eventfd_wakes ? sent : 0)) / (double)b.n);
+		printf("RESULT name=xcore_%s_%s_elided impl=%s value=%.2f unit=%%\n", argv[1], m, impl,
 		       sent + elided ? 100.0 * (double)elided / (double)(sent + elided) : 100.0);
 	}
 	return 0;

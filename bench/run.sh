@@ -6,7 +6,9 @@
 # Environment:
 #   BENCH_REPS=5          runs of every program; the table shows the median
 #   BENCH_CPU=0           CPU for single-threaded programs (taskset)
-#   BENCH_SECTIONS="..."  sections to run (default: all, in order)
+#   BENCH_SECTIONS="..."  sections to run (default: all, in order):
+#                         micro xcore echo http kv
+#   Network sections take RUNS, DURATION... from bench/net/*.sh (see there).
 #
 # How it works. Each program under BUILD_DIR/bench measures one figure once
 # (after its own warm-up) and prints "RESULT name=.. impl=.. value=.. unit=..".
@@ -28,7 +30,7 @@ BUILD=${1:?usage: bench/run.sh BUILD_DIR}
 BIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 CPU=${BENCH_CPU:-0}
-ALL_SECTIONS="micro"
+ALL_SECTIONS="micro xcore echo http kv"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 
 [ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
@@ -38,7 +40,8 @@ command -v taskset >/dev/null || { echo "run.sh: taskset is missing (util-linux)
 RAW=$BIN/results.raw
 LOG=$BIN/results.log
 ROWS=$(mktemp)
-trap 'rm -f "$ROWS"' EXIT
+NET_OUT=$(mktemp)
+trap 'rm -f "$ROWS" "$NET_OUT"' EXIT
 : >"$RAW"
 : >"$LOG"
 failures=0
@@ -69,6 +72,76 @@ progress() {
 	printf '%s\n' "$*" >&2
 }
 
+# measure_kv CPUS NAME IMPL FIELD UNIT cmd...: for programs that print
+# "field=value ..." lines: turn FIELD into a RESULT line.
+measure_kv() {
+	local cpus=$1 name=$2 impl=$3 field=$4 unit=$5 out v
+	shift 5
+	echo "# $*" >>"$LOG"
+	if ! out=$(taskset -c "$cpus" "$@" 2>>"$LOG"); then
+		echo "run.sh: failed: $* (see $LOG)" >&2
+		failures=$((failures + 1))
+		return 0
+	fi
+	v=$(tr ' ' '\n' <<<"$out" | sed -n "s/^$field=//p" | head -1)
+	[ -n "$v" ] && echo "RESULT name=$name impl=$impl value=$v unit=$unit round=$ROUND" >>"$RAW"
+	return 0
+}
+
+# Tables printed by the network sections (bench/net/*.sh), shown after the
+# main table, each followed by corio's ratios to every peer.
+
+# ratios TABLE REF COLUMN...: per scenario, REF's value over each peer's.
+ratios() {
+	local table=$1 ref=$2
+	shift 2
+	awk -v ref="$ref" -v cols="$*" '
+	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	{
+		for (i = 1; i <= NF; i++) v[$1, $2, i] = $i
+		if (!($2 in seen)) { seen[$2] = 1; sc[++ns] = $2 }
+		if (!($1 in known)) { known[$1] = 1; sv[++nv] = $1 }
+	}
+	END {
+		n = split(cols, c, " ")
+		for (k = 1; k <= n; k++) {
+			printf "  %s / peer, %s:\n", ref, c[k]
+			for (s = 1; s <= ns; s++) {
+				line = sprintf("    %-16s", sc[s])
+				for (j = 1; j <= nv; j++) {
+					p = sv[j]
+					if (p == ref || !((p, sc[s], col[c[k]]) in v) || !((ref, sc[s], col[c[k]]) in v))
+						continue
+					d = v[p, sc[s], col[c[k]]] + 0
+					line = line sprintf("  %s %5.2fx", p, d > 0 ? v[ref, sc[s], col[c[k]]] / d : 0)
+				}
+				print line
+			}
+		}
+	}' <<<"$table"
+}
+
+# net_section TITLE REF "COLUMNS" script args...: run a bench/net script,
+# keep its table and the ratios for the end.
+net_section() {
+	local title=$1 ref=$2 cols=$3 out
+	shift 3
+	progress "$title"
+	if ! out=$("$@" 2>>"$LOG"); then
+		echo "run.sh: failed: $* (see $LOG)" >&2
+		failures=$((failures + 1))
+		return 0
+	fi
+	{
+		echo
+		echo "$title"
+		echo '```'
+		echo "$out"
+		echo '```'
+		ratios "$out" "$ref" $cols
+	} >>"$NET_OUT"
+}
+
 # ------------------------------------------------------------------ micro
 # Single-threaded costs of the core, everything on CPU $CPU.
 section_micro() {
@@ -88,6 +161,55 @@ section_micro() {
 	row "spawn + join" spawn_join corio spawn_join pthread -
 	row "nop, completion API, 128 in flight" nop_async corio nop liburing "ratio>=0.8"
 	row "nop, 128 fibers" nop_fiber corio nop liburing "ratio>=0.5"
+}
+
+# ------------------------------------------------------------------ xcore
+# Messages between two loops pinned to CPUs 0 and 1, against two threads
+# ping-ponging through eventfds (a sleeping target) and through spinning
+# atomics (a busy one).
+section_xcore() {
+	for ((ROUND = 1; ROUND <= REPS; ROUND++)); do
+		progress "xcore: round $ROUND/$REPS"
+		measure 0,1 "$BIN/bench_pool" oneway 5000000 interrupt
+		measure 0,1 "$BIN/bench_pool" oneway 5000000 poll
+		measure 0,1 "$BIN/bench_pool" roundtrip 200000 poll
+		measure_kv 0,1 xcore_rtt_busy spin rtt_p50_ns ns "$BIN/peers/pingpong_spin" -n 1000000
+		measure 0,1 "$BIN/bench_pool" roundtrip 20000 interrupt
+		measure_kv 0,1 xcore_rtt_asleep eventfd rtt_p50_ns ns "$BIN/peers/pingpong_eventfd" -n 20000
+		measure 0,1 env CORIO_WAKE=eventfd "$BIN/bench_pool" roundtrip 20000 interrupt
+	done
+	row "one-way msgs, target asleep (batched)" xcore_oneway_asleep corio - - "value>=10000000"
+	row "one-way msgs, target busy (poll)" xcore_oneway_busy corio - - "value>=10000000"
+	row "system calls per msg, target busy" xcore_oneway_busy_syscalls corio - - -
+	row "wakes elided, target busy (%)" xcore_oneway_busy_elided corio - - "value>=99"
+	row "round trip, both busy (p50)" xcore_rtt_busy corio xcore_rtt_busy spin -
+	row "round trip, target asleep (p50)" xcore_rtt_asleep corio xcore_rtt_asleep eventfd "ratio<=2"
+	row "  same, eventfd wakes (p50)" xcore_rtt_asleep corio_eventfd xcore_rtt_asleep corio -
+	row "system calls per round trip, asleep" xcore_roundtrip_asleep_syscalls corio - - -
+}
+
+# ------------------------------------------------------------- echo, http, kv
+# Server pinned to CPU 0, load generator to CPU 1 (bench/net/*.sh).
+section_echo() {
+	net_section "echo: corio vs raw io_uring, epoll, libuv (bench/net/echo.sh)" corio \
+		"msgs/s msgs_per_cpu_sec" bench/net/echo.sh "$BUILD" uring epoll libuv \
+		corio='{build}/examples/echo 127.0.0.1 {port}' \
+		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/echo 127.0.0.1 {port}'
+}
+
+section_http() {
+	net_section "HTTP: corio vs nginx, one core each (bench/net/http_nginx.sh)" corio \
+		"req/s reqs_per_cpu_sec" bench/net/http_nginx.sh "$BUILD" nginx \
+		corio='{build}/examples/http_server -a 127.0.0.1 -p {port} -t 1' \
+		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/http_server -a 127.0.0.1 -p {port} -t 1'
+}
+
+section_kv() {
+	[ -x "$BUILD/examples/kv_server" ] || { progress "kv: no kv server built, skipped"; return 0; }
+	net_section "key-value: corio vs redis-server, one core each (bench/net/kv_redis.sh)" corio \
+		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
+		corio='{build}/examples/kv_server -a 127.0.0.1 -p {port} -t 1' \
+		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/kv_server -a 127.0.0.1 -p {port} -t 1'
 }
 
 for s in $SECTIONS; do
@@ -112,6 +234,10 @@ function median(key,    n, i, j, t, a) {
 function fmt(v, u) {
 	if (u == "ops/s")
 		return sprintf("%.2f M/s", v / 1e6)
+	if (u == "x")
+		return sprintf("%.4f", v)
+	if (u == "%")
+		return sprintf("%.2f %%", v)
 	if (v >= 10000)
 		return sprintf("%.1f us", v / 1000)
 	return sprintf("%.1f ns", v)
@@ -163,9 +289,15 @@ FILENAME == ARGV[1] {	# the RESULT lines
 	if (goal ~ /^value<=/) {
 		g = substr(goal, 8) + 0
 		status = (m <= g ? "met" : "MISSED") " (<= " g (unit[key] == "ns" ? " ns" : "") ")"
+	} else if (goal ~ /^value>=/) {
+		g = substr(goal, 8) + 0
+		status = (m >= g ? "met" : "MISSED") " (>= " fmt(g, unit[key]) ")"
 	} else if (goal ~ /^ratio>=/) {
 		g = substr(goal, 8) + 0
 		status = ratio == "" ? "no peer" : (r >= g ? "met" : "MISSED") " (>= " g "x)"
+	} else if (goal ~ /^ratio<=/) {
+		g = substr(goal, 8) + 0
+		status = ratio == "" ? "no peer" : (r <= g ? "met" : "MISSED") " (<= " g "x)"
 	}
 	printf "| %-36s | %12s | %4.1f%% | %-9s | %12s | %10s | %-17s |\n", label, fmt(m, unit[key]), spread, (pname == "-" ? "" : pimpl), pv, ratio, status
 }
@@ -175,4 +307,5 @@ BEGIN {
 }
 ' "$RAW" "$ROWS"
 echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
+cat "$NET_OUT"
 [ "$failures" -eq 0 ] || { echo "run.sh: $failures runs failed" >&2; exit 1; }
