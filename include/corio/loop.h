@@ -43,9 +43,9 @@ struct corio_loop_opts {
 	unsigned stack_cache; /* free stacks kept resident for reuse; 0: 64 */
 	int64_t spin_ns;      /* HYBRID: how long to spin before sleeping; 0: 50 us */
 	unsigned inbox_size;  /* messages the inbox holds (pool); 0: 4096 */
-	unsigned recv_buffers;	   /* io_uring provided buffers at first; 0: 1024 */
-	unsigned recv_buffer_size; /* their size; 0: 4096 */
-	unsigned recv_buffers_max; /* the ring grows up to this many; 0: 16384 */
+	unsigned recv_buffers;	   /* io_uring provided buffers at first; 0: 256 */
+	unsigned recv_buffer_size; /* their size; 0: 64 KiB (untouched pages cost nothing) */
+	unsigned recv_buffers_max; /* the ring grows up to this many; 0: 4096 */
 };
 
 /*

@@ -15,8 +15,9 @@
  *    nothing is lost and nothing hangs. On epoll the same API reads into a
  *    per-connection buffer on readiness.
  *  - Writes send everything (short writes are continued), with zero-copy
- *    send (IORING_OP_SEND_ZC) at and above a size threshold; the call
- *    returns only once the kernel has let go of the buffer.
+ *    send (IORING_OP_SEND_ZC) at and above a size threshold, except to a
+ *    loopback peer, where it is slower; the call returns only once the
+ *    kernel has let go of the buffer.
  *
  * Errors are -errno: a peer reset gives -ECONNRESET or -EPIPE, never a
  * signal; 0 from a read is the peer's end of stream.
@@ -85,8 +86,9 @@ typedef struct corio_conn corio_conn;
 struct corio_conn_opts {
 	int64_t read_timeout;  /* a read waits at most this long (ns); 0: no limit */
 	size_t max_buffered;   /* peek_more coalesces at most this much; 0: 64 KiB */
-	size_t zc_threshold;   /* writes of this size or more use SEND_ZC; 0: default
-				  (see docs/BENCHMARKS.md), SIZE_MAX: never */
+	size_t zc_threshold;   /* writes of this size or more use SEND_ZC; 0: the
+				  default, 64 KiB, and never to a loopback peer
+				  (measured slower there); SIZE_MAX: never */
 };
 
 /* Wrap a connected socket (ownership of @fd passes to the conn). From the
