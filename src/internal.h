@@ -220,15 +220,7 @@ void corio__bufs_put(struct corio__bufnode *n);
 
 /* ---------------------------------------------------------------- fibers */
 
-/* Saved context: the stack pointer; the registers are on that stack. */
-struct corio__ctx {
-	void *sp;
-};
-
-/* Switch from the context saved in @from to the one in @to (assembly). */
-void corio__ctx_switch(struct corio__ctx *from, struct corio__ctx *to);
-/* Prepare @ctx so that switching to it calls entry(arg) on [lo, hi). */
-void corio__ctx_make(struct corio__ctx *ctx, void *hi, void (*entry)(void *), void *arg);
+#include "fiber/ctx.h"
 
 struct corio__stack {
 	char *lo;		   /* lowest usable byte (the guard is just below) */

@@ -4,9 +4,10 @@
  * floating-point unit are inherited from the creating thread, so a program
  * that set flush-to-zero or a rounding mode keeps it inside its fibers.
  */
+#include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "ctx.h"
 
 void corio__fiber_trampoline(void);
 
