@@ -115,7 +115,8 @@ CORIO_API ssize_t corio_conn_peek(corio_conn *c, const void **data);
  */
 CORIO_API ssize_t corio_conn_peek_more(corio_conn *c, const void **data);
 
-/* Mark @n bytes from the start of the buffered data as used. */
+/* Mark @n bytes from the start of the buffered data as used (0: no effect;
+ * a later peek_more still returns more than the last peek did). */
 CORIO_API void corio_conn_consume(corio_conn *c, size_t n);
 
 /* Copy up to @len bytes out (waiting for at least one). Returns the count,
