@@ -1,8 +1,10 @@
 # corio: the two quick-start commands, and a few more.
 #
-#   make run     build, then run the showcase (echo server on 127.0.0.1:7000)
+#   make run     build, then run the showcase: the KV server (Redis protocol)
+#                on 127.0.0.1:6380, one loop per core
 #   make test    build and run every test: normal build and ASan+UBSan build,
-#                each on both backends (io_uring and epoll)
+#                each on both backends (io_uring and epoll), then every fuzz
+#                target for FUZZ_TIME seconds (clang, libFuzzer)
 #   make bench   build and run the benchmarks against their peers
 #   make install PREFIX=/usr/local
 #
@@ -11,10 +13,12 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 20
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-plain test-asan bench install clean
+.PHONY: all deps build run test test-plain test-asan test-fuzz bench install clean
 
 all: build
 
@@ -26,10 +30,10 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
-	@echo "echo server on 127.0.0.1:7000 (Ctrl-C stops it); try: nc 127.0.0.1 7000"
-	@$(BUILD)/examples/echo 127.0.0.1 7000
+	@echo "KV server on 127.0.0.1:6380, all cores (Ctrl-C stops it); try: redis-cli -p 6380"
+	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
-test: test-plain test-asan
+test: test-plain test-asan test-fuzz
 
 test-plain:
 	@scripts/deps.sh test
@@ -44,6 +48,10 @@ test-asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ctest -j$(JOBS) --output-on-failure
 
+test-fuzz:
+	@scripts/deps.sh test
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
 bench:
 	@scripts/deps.sh bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -54,4 +62,4 @@ install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

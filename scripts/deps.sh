@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc pkg-config liburing-dev libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev libseccomp-dev valgrind)
+test_pkgs=(clang libclang-rt-14-dev libseccomp-dev valgrind redis-tools)
 bench_pkgs=(libuv1-dev nginx-light wrk redis-server redis-tools util-linux procps)
 
 want=("${build_pkgs[@]}")
