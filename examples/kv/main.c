@@ -67,7 +67,13 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 
 	/* Signals are taken synchronously by this thread (sigwait); the
-	 * pool's threads inherit the blocked mask and never see them. */
+	 * pool's threads inherit the blocked mask and never see them. A shell
+	 * starts background commands with SIGINT ignored, and an ignored
+	 * signal is dropped even while sigwait waits for it: take both back
+	 * to their default first, so that kill -INT stops us however we were
+	 * started. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
