@@ -126,15 +126,6 @@ static const struct kv_cmdspec *find(const struct kv_cmdspec *t, size_t n,
 	return NULL;
 }
 
-const struct kv_cmdspec *kv_lookup(const struct resp_arg *argv, size_t argc)
-{
-	const struct kv_cmdspec *c = find(kv_commands, kv_ncommands, &argv[0]);
-
-	if (c && c->subs && argc >= 2)
-		return find(c->subs, SIZE_MAX, &argv[1]);
-	return c;
-}
-
 /* ---------------------------------------------------- checking (conn) */
 
 static struct kv_part *part_of(struct kv_batch *b, unsigned shard)

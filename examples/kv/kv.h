@@ -167,7 +167,6 @@ struct kv_batch {
 };
 
 /* cmd.c */
-const struct kv_cmdspec *kv_lookup(const struct resp_arg *argv, size_t argc);
 /* Check arguments and add the command's operations; false: out of memory. */
 bool kv_prepare(struct kv_batch *b, struct kv_cmd *c);
 /* On the shard's loop: run part @p's operations in order. */
