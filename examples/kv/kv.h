@@ -4,8 +4,9 @@
  *
  * Threads: a kv_shard is touched only by its own loop. A batch belongs to
  * its connection's fiber, except while that fiber waits for calls: then
- * shard k's loop works on the batch's part k (and reads, never writes, the
- * commands and arguments); the call's reply hands the part back.
+ * shard k's loop writes the batch's part k and the results of its own
+ * operations (each operation belongs to one shard), and only reads the
+ * commands and arguments; the call's reply hands the part back.
  */
 #ifndef KV_KV_H
 #define KV_KV_H
