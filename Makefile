@@ -1,9 +1,10 @@
 # corio: the two quick-start commands, and a few more.
 #
-#   make run     build, then run the showcase (echo server on 127.0.0.1:7000)
+#   make run     build, then run the showcase: the KV server (Redis protocol)
+#                on 127.0.0.1:6380, one loop per core
 #   make test    build and run every test: normal build and ASan+UBSan build,
-#                each on both backends (io_uring and epoll), then a bounded
-#                fuzz run of the parsers (clang, libFuzzer: FUZZ_TIME seconds)
+#                each on both backends (io_uring and epoll), then every fuzz
+#                target for FUZZ_TIME seconds (clang, libFuzzer)
 #   make bench   build and run the benchmarks against their peers
 #   make install PREFIX=/usr/local
 #
@@ -29,8 +30,8 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: build
-	@echo "echo server on 127.0.0.1:7000 (Ctrl-C stops it); try: nc 127.0.0.1 7000"
-	@$(BUILD)/examples/echo 127.0.0.1 7000
+	@echo "KV server on 127.0.0.1:6380, all cores (Ctrl-C stops it); try: redis-cli -p 6380"
+	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
 test: test-plain test-asan test-fuzz
 
@@ -47,15 +48,9 @@ test-asan:
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ctest -j$(JOBS) --output-on-failure
 
-# libFuzzer needs clang: a build directory of its own that builds only the
-# fuzz targets (the gcc builds above are untouched).
 test-fuzz:
 	@scripts/deps.sh test
-	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DCORIO_FUZZ=ON -DCORIO_FUZZ_TIME=$(FUZZ_TIME) -DCORIO_BUILD_TESTS=OFF \
-		-DCORIO_BUILD_EXAMPLES=OFF -DCORIO_BUILD_BENCH=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz
-	@cd $(FUZZ_BUILD) && ctest --output-on-failure
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
 
 bench:
 	@scripts/deps.sh bench

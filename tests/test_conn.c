@@ -414,6 +414,66 @@ static void peekv_gathers_buffers(void **state)
 		assert_true(t.max_pieces > 1); /* 64-byte buffers, gathered */
 }
 
+/* ------------------------------------------- consuming nothing */
+
+/* consume(0) consumes nothing, so it must not reset what peek_more counts
+ * as "more": peek, consume(0), peek_more waits for new bytes. */
+struct zero {
+	int sv[2];
+	corio_event peeked;
+	ssize_t first, second;
+};
+
+static void *zero_reader(void *a)
+{
+	struct zero *t = a;
+	corio_conn *c;
+	const void *p;
+
+	assert_int_equal(corio_conn_open(&c, t->sv[0], NULL), 0);
+	t->first = corio_conn_peek(c, &p);
+	corio_conn_consume(c, 0);
+	corio_event_set(&t->peeked);
+	t->second = corio_conn_peek_more(c, &p);
+	corio_conn_close(c);
+	return NULL;
+}
+
+static void *zero_writer(void *a)
+{
+	struct zero *t = a;
+
+	assert_int_equal(corio_send_all(t->sv[1], "abc", 3, 0), 3);
+	assert_int_equal(corio_event_wait(&t->peeked), 0);
+	assert_int_equal(corio_send_all(t->sv[1], "def", 3, 0), 3);
+	return NULL;
+}
+
+static void *zero_main(void *a)
+{
+	struct zero *t = a;
+	corio_fiber *r, *w;
+
+	corio_event_init(&t->peeked);
+	assert_int_equal(corio_spawn(NULL, &r, zero_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, &w, zero_writer, t, NULL), 0);
+	corio_join(w, NULL);
+	corio_join(r, NULL);
+	return NULL;
+}
+
+static void consume_zero_keeps_peek(void **state)
+{
+	struct zero t = {0};
+
+	(void)state;
+	t_socketpair(t.sv);
+	t_run(zero_main, &t);
+	close(t.sv[1]);
+	assert_int_equal(t.first, 3);
+	assert_int_equal(t.second, 6);
+}
+
 /* -------------------------------------------- sends: partial, ZC, reset */
 
 struct sends {
@@ -650,6 +710,7 @@ int main(void)
 		cmocka_unit_test(dry_ring),
 		cmocka_unit_test(messages_span_buffers),
 		cmocka_unit_test(peekv_gathers_buffers),
+		cmocka_unit_test(consume_zero_keeps_peek),
 		cmocka_unit_test(partial_sends),
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),

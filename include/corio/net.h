@@ -133,7 +133,8 @@ CORIO_API ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt
 /* Bytes buffered now, without waiting (what a peekv would see). */
 CORIO_API size_t corio_conn_buffered(const corio_conn *c);
 
-/* Mark @n bytes from the start of the buffered data as used. */
+/* Mark @n bytes from the start of the buffered data as used (0: no effect;
+ * a later peek_more still returns more than the last peek did). */
 CORIO_API void corio_conn_consume(corio_conn *c, size_t n);
 
 /* Copy up to @len bytes out (waiting for at least one). Returns the count,

@@ -430,6 +430,10 @@ ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
 
 void corio_conn_consume(corio_conn *c, size_t n)
 {
+	/* Nothing consumed: what the last peek showed is still unread, and
+	 * a following peek_more must still return more than that. */
+	if (!n)
+		return;
 	while (n) {
 		size_t k;
 
