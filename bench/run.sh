@@ -205,11 +205,11 @@ section_http() {
 }
 
 section_kv() {
-	[ -x "$BUILD/examples/kv_server" ] || { progress "kv: no kv server built, skipped"; return 0; }
+	[ -x "$BUILD/examples/kv/kv" ] || { progress "kv: no kv server built, skipped"; return 0; }
 	net_section "key-value: corio vs redis-server, one core each (bench/net/kv_redis.sh)" corio \
 		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
-		corio='{build}/examples/kv_server -a 127.0.0.1 -p {port} -t 1' \
-		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/kv_server -a 127.0.0.1 -p {port} -t 1'
+		corio='{build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 1' \
+		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 1'
 }
 
 for s in $SECTIONS; do
