@@ -161,6 +161,15 @@ struct corio__backend {
 extern const struct corio__backend corio__backend_uring;
 extern const struct corio__backend corio__backend_epoll;
 
+/* epoll backend: wake the loop from any thread. Coalesced: one eventfd
+ * write until the loop has seen it, so waking a busy loop is cheap. The
+ * loop clears the flag before it reads the eventfd; whatever a waker
+ * published before its call is visible to the loop after that. */
+void corio__epoll_wake(corio_loop *loop);
+/* Tests: call fn(arg) on the pool thread as each job starts (NULL: stop).
+ * -EINVAL if the loop is not on epoll. */
+int corio__epoll_set_pool_hook(corio_loop *loop, void (*fn)(void *), void *arg);
+
 /* ---------------------------------------------------------------- fibers */
 
 /* Saved context: the stack pointer; the registers are on that stack. */
