@@ -37,10 +37,13 @@
  * registration silently; if the number is reused, our record says
  * "registered" for a file that is not. corio learns of new files it creates
  * itself (accept, socket, openat) and resets their record; for the others,
- * every fd that has had a waiter for VERIFY_AFTER without an event moving it
- * forward is re-checked with EPOLL_CTL_MOD (ENOENT: register it). So a
- * stale record costs at most VERIFY_AFTER of delay, and a normal wait costs
- * nothing; see docs/BACKENDS.md.
+ * every fd that has had a waiter for verify_after (50 ms; environment
+ * CORIO_EPOLL_VERIFY_MS, 0 turns it off) without an event moving it forward
+ * is re-checked with EPOLL_CTL_MOD (ENOENT: register it). So a stale record
+ * costs a bounded delay, not a hang, and a wait shorter than that costs
+ * nothing; see docs/BACKENDS.md. (The MOD re-arms the edge, so the check
+ * would also hide a lost wake-up in this file: the tests run once with it
+ * off to catch those.)
  *
  * The loop's eventfd (registered level-triggered, tag WAKE_TAG) is written
  * by pool threads when jobs finish and by corio__epoll_wake() from any
@@ -68,13 +71,15 @@
 #define EVENTS 256
 #define WAKE_TAG UINT64_MAX /* epoll data of the eventfd; fds are < 2^31 */
 #define REG_EVENTS (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-#define VERIFY_AFTER (50 * CORIO_MSEC)
+#define VERIFY_DEFAULT_MS 50
 #define POOL_DEFAULT 4u
 #define POOL_MAX 256u
 
-/* What corio__op->res-like values the pool returns that are not results:
- * the fd turned out not to be a file (see run_job). Outside errno's range. */
+/* Internal answers that are not results, outside errno's range (compare
+ * the kernel's IOU_REQUEUE): the pool found the fd is not a file (run_job);
+ * the file refuses RWF_NOWAIT (do_rw_stream). */
 #define RES_NOT_A_FILE (-5000)
+#define RES_NEED_PLAIN (-5001)
 
 /* Which queue of an fd an op waits in. */
 enum { Q_READ, Q_WRITE, Q_POLL, NQUEUES };
@@ -104,6 +109,7 @@ struct ep {
 	struct efd **fds;
 	size_t nfds;
 	int64_t now;		   /* at the start of the current poll */
+	int64_t verify_after;	   /* re-check delay; 0: never */
 	struct corio_list done;	   /* results to deliver at the end of this poll */
 	struct corio_list orphans; /* waited on a file that is gone; end on cancel */
 	struct corio_list verify;  /* efds by since */
@@ -122,9 +128,10 @@ enum op_state {
 
 #define F_RESTORE_FL 0x01u /* connect: put the file status flags back at the end */
 #define F_PLAIN	     0x02u /* no RWF_NOWAIT (the file lacks it) */
-#define F_BLOCKING   0x04u /* pool job that may block on a non-file: no re-check */
+#define F_BLOCKING   0x04u /* pool job on a non-file epoll refuses: no re-check */
 #define F_SOCK_KNOWN 0x08u /* MSG_WAITALL: socket type looked up ... */
 #define F_SOCK_SEQ   0x10u /* ... and it keeps byte order (stream, seqpacket) */
+#define F_CANCELED   0x20u /* cancel came while it ran on the pool: do not restart */
 
 struct op_priv {
 	uint8_t state;
@@ -405,7 +412,7 @@ static int do_recv_send(struct corio__op *op)
 
 /* read, write, readv, writev at @off (-1: the current position, as
  * read(2)), with RWF_* @flags. */
-static int do_rw(struct corio__op *op, off_t off, int flags)
+static int do_rw_off(struct corio__op *op, off_t off, int flags)
 {
 	struct io_uring_sqe *s = &op->sqe;
 	struct iovec one, *iov = &one;
@@ -423,14 +430,44 @@ static int do_rw(struct corio__op *op, off_t off, int flags)
 	return neg_errno(pwritev2(s->fd, iov, cnt, off, flags));
 }
 
-/* read, write, readv, writev on a stream. The offset is ignored, as io_uring
- * does for pipes. RWF_NOWAIT makes it nonblocking without touching the
- * file's flags (sockets, pipes, eventfds support it; ttys do not). */
+/*
+ * At the SQE's offset. io_uring ignores the offset of a pipe or socket;
+ * pread(2) refuses it (ESPIPE): then the current position it is. Passing
+ * the offset on streams too keeps a file right even when our record of the
+ * fd says "stream" wrongly (closed with close(2), number reused).
+ */
+static int do_rw(struct corio__op *op, int flags)
+{
+	off_t off = (off_t)op->sqe.off;
+	int res = do_rw_off(op, off, flags);
+
+	if (res == -ESPIPE && off != -1)
+		res = do_rw_off(op, -1, flags);
+	return res;
+}
+
+/*
+ * read, write, readv, writev on a stream. RWF_NOWAIT makes the call nonblocking without touching
+ * the file's flags (sockets, pipes, eventfds support it). A file without it
+ * (a tty) gets what io_uring gives it: the plain call, made only once poll
+ * says the file is ready, so that it does not block.
+ */
 static int do_rw_stream(struct corio__op *op)
 {
+	bool wr = op->sqe.opcode == IORING_OP_WRITE || op->sqe.opcode == IORING_OP_WRITEV;
+	struct pollfd pfd = {.fd = op->sqe.fd, .events = wr ? POLLOUT : POLLIN};
 	int flags = (int)op->sqe.rw_flags;
 
-	return do_rw(op, -1, P(op)->flags & F_PLAIN ? flags : flags | RWF_NOWAIT);
+	if (!(P(op)->flags & F_PLAIN)) {
+		int res = do_rw(op, flags | RWF_NOWAIT);
+
+		return res == -EOPNOTSUPP ? RES_NEED_PLAIN : res;
+	}
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	if (!pfd.revents)
+		return -EAGAIN;
+	return do_rw(op, flags);
 }
 
 /*
@@ -509,9 +546,7 @@ static int run_job(struct corio__op *op)
 			if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 				return RES_NOT_A_FILE;
 		}
-		/* A stream that must block here ignores the offset, as on the
-		 * readiness path. */
-		return do_rw(op, P(op)->flags & F_BLOCKING ? -1 : (off_t)s->off, (int)s->rw_flags);
+		return do_rw(op, (int)s->rw_flags);
 	case IORING_OP_FSYNC:
 		return neg_errno(s->fsync_flags & IORING_FSYNC_DATASYNC ? fdatasync(s->fd)
 									: fsync(s->fd));
@@ -582,7 +617,7 @@ static void wait_on(corio_loop *loop, struct corio__op *op)
 	}
 	P(op)->state = ST_WAIT;
 	corio__list_push_back(&e->q[q], &op->link);
-	if (!corio__list_linked(&e->vlink)) {
+	if (b->verify_after && !corio__list_linked(&e->vlink)) {
 		e->since = b->now;
 		corio__list_push_back(&b->verify, &e->vlink);
 	}
@@ -641,7 +676,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 	struct efd *e = get_efd(b, op->sqe.fd);
 	uint8_t kind = e ? e->kind : KIND_UNKNOWN;
 	struct stat st;
-	int res, fl;
+	int res, err;
 
 	if (kind == KIND_UNKNOWN) {
 		if (fstat(op->sqe.fd, &st) < 0) {
@@ -658,7 +693,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 	if (kind == KIND_FILE) {
 		/* RWF_NOWAIT from the caller: it cannot block, do it here. */
 		if (no_wait(op))
-			done_now(loop, op, do_rw(op, (off_t)op->sqe.off, (int)op->sqe.rw_flags));
+			done_now(loop, op, do_rw(op, (int)op->sqe.rw_flags));
 		else
 			to_pool(loop, op);
 		return;
@@ -668,20 +703,24 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 		return;
 	}
 	res = attempt(op);
-	if (res == -EOPNOTSUPP && !(P(op)->flags & F_PLAIN)) {
-		/* No RWF_NOWAIT for this file (a tty, say). A blocking fd must
-		 * block, and only a pool thread may. On a nonblocking one,
-		 * io_uring makes a single plain attempt and returns even
-		 * -EAGAIN, as read(2) would; so do we. */
-		fl = fcntl(op->sqe.fd, F_GETFL);
-		if (fl >= 0 && !(fl & O_NONBLOCK)) {
+	if (res == RES_NEED_PLAIN) {
+		/* No RWF_NOWAIT for this file (a tty, say): readiness, then
+		 * the plain call (do_rw_stream), if epoll can wait on it.
+		 * If it cannot, the call may block: only a pool thread may. */
+		e = efd_of(b, op->sqe.fd);
+		err = e ? reg(b, e) : -ENOMEM;
+		if (err == -EPERM) {
+			e->kind = KIND_FILE;
 			P(op)->flags |= F_BLOCKING;
 			to_pool(loop, op);
 			return;
 		}
+		if (err) {
+			done_now(loop, op, err);
+			return;
+		}
 		P(op)->flags |= F_PLAIN;
-		done_now(loop, op, attempt(op));
-		return;
+		res = attempt(op);
 	}
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
@@ -991,6 +1030,8 @@ static void ep_cancel(corio_loop *loop, struct corio__op *op)
 	case ST_POOL:
 		if (corio__tpool_cancel(&b->pool, op))
 			done_later(b, op, -ECANCELED);
+		else
+			p->flags |= F_CANCELED; /* for a read that comes back (drain_wakes) */
 		break;
 	default:
 		break;
@@ -1009,6 +1050,13 @@ static bool retry(struct ep *b, struct corio_list *q)
 	while ((n = q->next) != q) {
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
 		int res = attempt(op);
+
+		if (res == RES_NEED_PLAIN) {
+			/* Queued behind others before it could find out; the
+			 * fd is registered, so poll tells the truth about it. */
+			P(op)->flags |= F_PLAIN;
+			res = attempt(op);
+		}
 
 		if (res == -EAGAIN)
 			break;
@@ -1055,7 +1103,7 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 	 * (it may come from a stale registration of an older file) does not. */
 	if (moved) {
 		corio__list_remove(&e->vlink);
-		if (has_waiters(e)) {
+		if (has_waiters(e) && b->verify_after) {
 			e->since = b->now;
 			corio__list_push_back(&b->verify, &e->vlink);
 		}
@@ -1064,7 +1112,7 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 }
 
 /*
- * Check the registration of fds that have waited VERIFY_AFTER without
+ * Check the registration of fds that have waited verify_after without
  * progress (see the top of the file). MOD on a registered ET fd re-arms
  * it: if it is ready, an event follows. ENOENT: the file under this number
  * is not registered (the number was closed and reused): register it, or,
@@ -1080,7 +1128,7 @@ static void sweep(corio_loop *loop, struct ep *b)
 		struct efd *e = corio__container_of(n, struct efd, vlink);
 		struct epoll_event ev = {.events = REG_EVENTS, .data.u64 = (uint64_t)e->fd};
 
-		if (e->since + VERIFY_AFTER > b->now)
+		if (e->since + b->verify_after > b->now)
 			break;
 		corio__list_remove(n);
 		if (!has_waiters(e) || epoll_ctl(b->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0)
@@ -1128,10 +1176,14 @@ static void drain_wakes(corio_loop *loop, struct ep *b)
 		int res = corio__tpool_result(op);
 
 		if (res == RES_NOT_A_FILE) {
-			struct efd *e = efd_of(b, op->sqe.fd);
+			struct efd *e = get_efd(b, op->sqe.fd);
 
 			if (e)
 				e->kind = KIND_UNKNOWN; /* fstat it again */
+			if (P(op)->flags & F_CANCELED) {
+				done_later(b, op, -ECANCELED); /* nothing was read */
+				continue;
+			}
 			P(op)->state = ST_NONE;
 			start_rw(loop, op); /* queues, or completes it (inline form) */
 			continue;
@@ -1174,7 +1226,7 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 	if (!corio__list_empty(&b->verify)) {
 		/* Wake up in time to check the oldest unproven registration. */
 		struct efd *e = corio__container_of(b->verify.next, struct efd, vlink);
-		int64_t due = e->since + VERIFY_AFTER - b->now;
+		int64_t due = e->since + b->verify_after - b->now;
 
 		if (due < 0)
 			due = 0;
@@ -1208,24 +1260,24 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 
 static __thread char why_buf[160];
 
-static int pool_size(unsigned *out, const char **why)
+/* A number from the environment in [min, max], or @def if unset. */
+static int env_num(const char *name, unsigned long min, unsigned long max, unsigned long def,
+		   unsigned long *out, const char **why)
 {
-	const char *env = getenv("CORIO_EPOLL_THREADS");
+	const char *env = getenv(name);
 	char *end;
-	unsigned long v;
 
-	*out = POOL_DEFAULT;
+	*out = def;
 	if (!env || !*env)
 		return 0;
 	errno = 0;
-	v = strtoul(env, &end, 10);
-	if (errno || *end || v < 1 || v > POOL_MAX) {
-		snprintf(why_buf, sizeof(why_buf),
-			 "CORIO_EPOLL_THREADS=%.40s is not a thread count (1 to %u)", env, POOL_MAX);
+	*out = strtoul(env, &end, 10);
+	if (errno || *end || *out < min || *out > max || *env == '-') {
+		snprintf(why_buf, sizeof(why_buf), "%s=%.40s is not a number from %lu to %lu",
+			 name, env, min, max);
 		*why = why_buf;
 		return -EINVAL;
 	}
-	*out = (unsigned)v;
 	return 0;
 }
 
@@ -1234,11 +1286,14 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
 	struct timespec zero = {0, 0};
 	struct ep *b;
-	unsigned threads;
+	unsigned long threads, verify_ms;
 	int err;
 
 	(void)opts;
-	err = pool_size(&threads, why);
+	err = env_num("CORIO_EPOLL_THREADS", 1, POOL_MAX, POOL_DEFAULT, &threads, why);
+	if (!err)
+		err = env_num("CORIO_EPOLL_VERIFY_MS", 0, 3600000, VERIFY_DEFAULT_MS, &verify_ms,
+			      why);
 	if (err)
 		return err;
 	b = calloc(1, sizeof(*b));
@@ -1263,7 +1318,7 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 		*why = "cannot watch the eventfd";
 		goto fail_pool;
 	}
-	err = corio__tpool_init(&b->pool, threads, b->evfd, run_job);
+	err = corio__tpool_init(&b->pool, (unsigned)threads, b->evfd, run_job);
 	if (err) {
 		*why = "out of memory";
 		goto fail_pool;
@@ -1273,6 +1328,7 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 	corio__list_init(&b->done);
 	corio__list_init(&b->orphans);
 	corio__list_init(&b->verify);
+	b->verify_after = (int64_t)verify_ms * CORIO_MSEC;
 	atomic_init(&b->wake_pending, false);
 	loop->be_state = b;
 	return 0;
