@@ -60,7 +60,6 @@ static void *worker(void *arg)
 	struct corio__tpool *p = arg;
 	struct corio_list *n;
 
-	pthread_setname_np(pthread_self(), "corio-pool");
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!(n = corio__list_pop_front(&p->queue)) && !p->stop) {
@@ -114,6 +113,9 @@ static int spawn(struct corio__tpool *p)
 	pthread_attr_destroy(&attr);
 	if (err)
 		return -err;
+	/* Named here rather than by the thread itself: once submit returns,
+	 * the thread shows up in /proc under its name (tests count them). */
+	pthread_setname_np(p->threads[p->nthreads], "corio-pool");
 	p->nthreads++;
 	return 0;
 }
