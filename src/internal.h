@@ -161,10 +161,10 @@ struct corio__backend {
 extern const struct corio__backend corio__backend_uring;
 extern const struct corio__backend corio__backend_epoll;
 
-/* epoll backend: wake the loop from any thread. Coalesced: one eventfd
- * write until the loop has seen it, so waking a busy loop is cheap. The
- * loop clears the flag before it reads the eventfd; whatever a waker
- * published before its call is visible to the loop after that. */
+/* epoll backend: wake the loop from any thread: its current or next poll
+ * returns. Coalesced: one eventfd write until the loop has seen it. The
+ * loop reads the eventfd, then clears the flag; whatever a waker published
+ * before its call is visible to the loop after its poll. */
 void corio__epoll_wake(corio_loop *loop);
 /* Tests: call fn(arg) on the pool thread as each job starts (NULL: stop).
  * -EINVAL if the loop is not on epoll. */

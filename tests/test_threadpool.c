@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,50 @@ static void wake_from_thread(void **state)
 	corio_loop_destroy(loop);
 }
 
+/* A waker that never stops, against a loop that sleeps again at once:
+ * any wake lost to the coalescing (the flag left set with the eventfd
+ * empty) leaves the loop asleep until the safety timer, and fails. */
+static atomic_bool storm_stop;
+
+static void *storm_waker(void *arg)
+{
+	while (!atomic_load(&storm_stop))
+		corio__epoll_wake(arg);
+	return NULL;
+}
+
+static void wake_storm(void **state)
+{
+	corio_loop *loop;
+	struct cb c = {1, 0}, timer = {1, 0};
+	corio_req tid;
+	pthread_t t;
+	int sv[2];
+	char buf;
+
+	(void)state;
+	setenv("CORIO_EPOLL_VERIFY_MS", "0", 1);
+	loop = ep_loop();
+	unsetenv("CORIO_EPOLL_VERIFY_MS");
+	t_socketpair(sv);
+	assert_true(corio_async_recv(loop, sv[0], &buf, 1, 0, on_done, &c) > 0);
+	tid = corio_async_timer(loop, corio_now() + 10 * CORIO_SEC, on_done, &timer);
+	atomic_store(&storm_stop, false);
+	assert_int_equal(pthread_create(&t, NULL, storm_waker, loop), 0);
+	for (int i = 0; i < 20000 && !timer.calls; i++)
+		assert_int_equal(corio_loop_run_once(loop, true), 1);
+	atomic_store(&storm_stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(timer.calls, 0);
+	assert_int_equal(corio_async_cancel(loop, tid), 0);
+	assert_int_equal(write(sv[1], "s", 1), 1);
+	assert_int_equal(corio_loop_run(loop), 0);
+	assert_int_equal(c.res, 1);
+	close(sv[0]);
+	close(sv[1]);
+	corio_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +525,7 @@ int main(void)
 		cmocka_unit_test(bad_env),
 		cmocka_unit_test(many_jobs),
 		cmocka_unit_test(wake_from_thread),
+		cmocka_unit_test(wake_storm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

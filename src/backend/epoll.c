@@ -1163,12 +1163,18 @@ static void drain_wakes(corio_loop *loop, struct ep *b)
 	struct corio_list jobs, *n;
 	uint64_t v;
 
-	/* Clear the flag before reading the counter, and with an exchange so
-	 * that it synchronises with every waker's exchange before it: anything
-	 * published before a wake is visible after this. */
-	atomic_exchange(&b->wake_pending, false);
+	/*
+	 * Read the counter, then clear the flag (libuv's uv__async_io does
+	 * the same). The other order loses wakes: a waker that finds the flag
+	 * clear and writes between the two would have its write consumed
+	 * while its flag stays set, and every later wake would be skipped.
+	 * The clear is an exchange so that it synchronises with every waker's
+	 * exchange before it: what a waker published before its wake is
+	 * visible to whatever the loop does after this.
+	 */
 	if (read(b->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		corio__log("epoll: eventfd read: %s", strerror(errno));
+	atomic_exchange(&b->wake_pending, false);
 	corio__list_init(&jobs);
 	corio__tpool_reap(&b->pool, &jobs);
 	while ((n = corio__list_pop_front(&jobs))) {
