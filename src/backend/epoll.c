@@ -329,16 +329,20 @@ static void done_later(struct ep *b, struct corio__op *op, int res)
 	corio__list_push_back(&b->done, &op->link);
 }
 
-static void deliver(corio_loop *loop, struct ep *b)
+/* Returns how many it delivered. */
+static int deliver(corio_loop *loop, struct ep *b)
 {
 	struct corio_list *n;
+	int count = 0;
 
 	while ((n = corio__list_pop_front(&b->done))) {
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
 
 		P(op)->state = ST_NONE;
 		corio__op_complete(loop, op, (int)P(op)->res, 0);
+		count++;
 	}
+	return count;
 }
 
 /* ------------------------------------------------------ the system calls */
@@ -1221,10 +1225,12 @@ static int wait_events(struct ep *b, int64_t timeout)
 	return epoll_wait(b->epfd, b->events, EVENTS, timeout < 0 ? -1 : 0);
 }
 
+/* Returns how many completions (and wakes) it delivered, like io_uring's
+ * count of CQEs reaped. */
 static int ep_poll(corio_loop *loop, int64_t timeout)
 {
 	struct ep *b = B(loop);
-	int n;
+	int n, events = 0;
 
 	b->now = corio_now();
 	if (!corio__list_empty(&b->done))
@@ -1251,15 +1257,15 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = b->events[i].data.u64;
 
-		if (tag == WAKE_TAG)
+		if (tag == WAKE_TAG) {
 			drain_wakes(loop, b);
-		else
+			events++;
+		} else
 			on_event(b, (int)tag, b->events[i].events);
 	}
 	if (!corio__list_empty(&b->verify))
 		sweep(loop, b);
-	deliver(loop, b);
-	return 0;
+	return events + deliver(loop, b);
 }
 
 /* --------------------------------------------------------- set-up */
