@@ -161,8 +161,8 @@ struct corio__backend {
 extern const struct corio__backend corio__backend_uring;
 extern const struct corio__backend corio__backend_epoll;
 
-/* epoll backend: wake the loop from any thread: its current or next poll
- * returns. Coalesced: one eventfd write until the loop has seen it. The
+/* epoll backend (@loop must be on it): wake the loop from any thread: its
+ * current or next poll returns. Coalesced: one eventfd write until the loop has seen it. The
  * loop reads the eventfd, then clears the flag; whatever a waker published
  * before its call is visible to the loop after its poll. */
 void corio__epoll_wake(corio_loop *loop);

@@ -131,12 +131,13 @@ enum op_state {
 #define F_BLOCKING   0x04u /* pool job on a non-file epoll refuses: no re-check */
 #define F_SOCK_KNOWN 0x08u /* MSG_WAITALL: socket type looked up ... */
 #define F_SOCK_SEQ   0x10u /* ... and it keeps byte order (stream, seqpacket) */
-#define F_CANCELED   0x20u /* cancel came while it ran on the pool: do not restart */
 
 struct op_priv {
 	uint8_t state;
-	uint8_t flags;
-	uint16_t unused;
+	uint8_t flags; /* F_*: a pool thread reads them while the job runs */
+	bool canceled; /* cancel came while it ran on the pool: do not restart.
+			* Its own byte: set while a pool thread reads flags. */
+	uint8_t unused;
 	int32_t saved_fl; /* connect: F_GETFL before we set O_NONBLOCK */
 	union {
 		int64_t res;   /* ST_DONE */
@@ -298,9 +299,8 @@ static void settle(struct ep *b, struct corio__op *op, int res)
 	case IORING_OP_SEND:
 	case IORING_OP_RECVMSG:
 	case IORING_OP_SENDMSG:
-		/* It worked: a socket (lets close run inline). No record is
-		 * made for this: only an fd that waited has one. */
-		if (res >= 0 && (e = get_efd(b, op->sqe.fd)))
+		/* It worked: a socket, which close may close inline. */
+		if (res >= 0 && (e = efd_of(b, op->sqe.fd)))
 			e->kind = KIND_SOCKET;
 		break;
 	case IORING_OP_OPENAT:
@@ -451,10 +451,12 @@ static int do_rw(struct corio__op *op, int flags)
 }
 
 /*
- * read, write, readv, writev on a stream. RWF_NOWAIT makes the call nonblocking without touching
- * the file's flags (sockets, pipes, eventfds support it). A file without it
- * (a tty) gets what io_uring gives it: the plain call, made only once poll
- * says the file is ready, so that it does not block.
+ * read, write, readv, writev on a stream. RWF_NOWAIT makes the call
+ * nonblocking without touching the file's flags (sockets, pipes, eventfds
+ * support it). A file without it (a tty) gets what io_uring gives it: the
+ * plain call, made only once poll says the file is ready, so that it does
+ * not block; unless the caller asked for RWF_NOWAIT itself, which such a
+ * file refuses with EOPNOTSUPP, with io_uring too.
  */
 static int do_rw_stream(struct corio__op *op)
 {
@@ -465,7 +467,7 @@ static int do_rw_stream(struct corio__op *op)
 	if (!(P(op)->flags & F_PLAIN)) {
 		int res = do_rw(op, flags | RWF_NOWAIT);
 
-		return res == -EOPNOTSUPP ? RES_NEED_PLAIN : res;
+		return res == -EOPNOTSUPP && !(flags & RWF_NOWAIT) ? RES_NEED_PLAIN : res;
 	}
 	if (poll(&pfd, 1, 0) < 0)
 		return -errno;
@@ -763,9 +765,9 @@ static void start_accept(corio_loop *loop, struct corio__op *op)
 
 /*
  * connect: nonblocking connect, then wait for writability and connect
- * again to learn the outcome. A socket that was blocking gets its flags back when the connect
- * ends (connect is rare, and a connected socket is often handed to code
- * that expects the flags it set).
+ * again to learn the outcome. A socket that was blocking gets its flags
+ * back when the connect ends (connect is rare, and a connected socket is
+ * often handed to code that expects the flags it set).
  */
 static void start_connect(corio_loop *loop, struct corio__op *op)
 {
@@ -1035,7 +1037,7 @@ static void ep_cancel(corio_loop *loop, struct corio__op *op)
 		if (corio__tpool_cancel(&b->pool, op))
 			done_later(b, op, -ECANCELED);
 		else
-			p->flags |= F_CANCELED; /* for a read that comes back (drain_wakes) */
+			p->canceled = true; /* for a read that comes back (drain_wakes) */
 		break;
 	default:
 		break;
@@ -1123,6 +1125,27 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
  * if epoll refuses the new file (a regular file), move its reads and writes
  * to the pool. EBADF: the number is closed: the waiters' file is gone.
  */
+/* Reads and writes waiting on a number that now names a file epoll
+ * refuses: the pool. (Socket calls waiting there were for a file that is
+ * gone: they are left to be orphaned.) */
+static void move_rw_to_pool(corio_loop *loop, struct corio_list *q)
+{
+	struct corio_list *n, *next;
+
+	for (n = q->next; n != q; n = next) {
+		struct corio__op *op = corio__container_of(n, struct corio__op, link);
+		uint8_t opc = op->sqe.opcode;
+
+		next = n->next;
+		if (opc != IORING_OP_READ && opc != IORING_OP_WRITE && opc != IORING_OP_READV &&
+		    opc != IORING_OP_WRITEV)
+			continue;
+		corio__list_remove(n);
+		P(op)->flags |= F_BLOCKING;
+		to_pool(loop, op);
+	}
+}
+
 static void sweep(corio_loop *loop, struct ep *b)
 {
 	struct corio_list *n;
@@ -1146,15 +1169,8 @@ static void sweep(corio_loop *loop, struct ep *b)
 		}
 		if (err == -EPERM) {
 			e->kind = KIND_FILE;
-			for (int q = Q_READ; q <= Q_WRITE; q++) {
-				while ((n = corio__list_pop_front(&e->q[q]))) {
-					struct corio__op *op =
-						corio__container_of(n, struct corio__op, link);
-
-					P(op)->flags |= F_BLOCKING;
-					to_pool(loop, op);
-				}
-			}
+			move_rw_to_pool(loop, &e->q[Q_READ]);
+			move_rw_to_pool(loop, &e->q[Q_WRITE]);
 		}
 		orphan_waiters(b, e);
 		efd_reset(e);
@@ -1190,7 +1206,7 @@ static void drain_wakes(corio_loop *loop, struct ep *b)
 
 			if (e)
 				e->kind = KIND_UNKNOWN; /* fstat it again */
-			if (P(op)->flags & F_CANCELED) {
+			if (P(op)->canceled) {
 				done_later(b, op, -ECANCELED); /* nothing was read */
 				continue;
 			}
