@@ -397,16 +397,25 @@ static void tcp_echo(void **state)
 
 static void *refused_body(void *arg)
 {
-	int port, l = t_listen_tcp(&port);
-	struct sockaddr_in a = loopback(port);
-	int fd;
+	int port, l = t_listen_tcp(&port), port2, l2 = t_listen_tcp(&port2);
+	struct sockaddr_in a = loopback(port), a2 = loopback(port2);
+	int fd, s;
 
 	(void)arg;
 	close(l); /* nobody listens there now */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(corio_connect(fd, (struct sockaddr *)&a, sizeof(a)), -ECONNREFUSED);
 	assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
-	close(fd);
+	/* The same socket may try again, elsewhere (on epoll it is still
+	 * registered from the first try: EPOLL_CTL_ADD says EEXIST). */
+	assert_int_equal(corio_connect(fd, (struct sockaddr *)&a2, sizeof(a2)), 0);
+	s = corio_accept(l2, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(s >= 0);
+	assert_int_equal(corio_send(fd, "r", 1, 0), 1);
+	assert_int_equal(corio_recv_until(s, &a, 1, 0, soon()), 1);
+	assert_int_equal(corio_close(s), 0);
+	assert_int_equal(corio_close(fd), 0);
+	close(l2);
 	return NULL;
 }
 
