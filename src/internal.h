@@ -162,9 +162,10 @@ extern const struct corio__backend corio__backend_uring;
 extern const struct corio__backend corio__backend_epoll;
 
 /* epoll backend (@loop must be on it): wake the loop from any thread: its
- * current or next poll returns. Coalesced: one eventfd write until the loop has seen it. The
- * loop reads the eventfd, then clears the flag; whatever a waker published
- * before its call is visible to the loop after its poll. */
+ * current or next poll returns. Coalesced: one eventfd write until the
+ * loop has seen it. The loop reads the eventfd, then clears the flag;
+ * whatever a waker published before its call is visible to the loop after
+ * its poll. */
 void corio__epoll_wake(corio_loop *loop);
 /* Tests: call fn(arg) on the pool thread as each job starts (NULL: stop).
  * -EINVAL if the loop is not on epoll. */
