@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 		}
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
 		if (err) {
-			fprintf(stderr, "seccomp_exec: rule for %s: %s\n", blocked[i], strerror(-err));
+			fprintf(stderr, "seccomp_exec: rule for %s: %s\n", blocked[i],
+				strerror(-err));
 			return 77;
 		}
 	}
