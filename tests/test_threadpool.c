@@ -260,53 +260,63 @@ static void queued_vs_running(void **state)
 /* ------------------------------------------ deadline on a running job */
 
 static char fifo_path[64];
-static int64_t fifo_deadline;
 
-static void *open_fifo(void *arg)
-{
-	(void)arg;
-	/* Blocks on the pool thread until someone opens the other end. */
-	return (void *)(intptr_t)corio_openat_until(AT_FDCWD, fifo_path, O_RDONLY | O_CLOEXEC, 0,
-						    fifo_deadline);
-}
+struct dl {
+	corio_loop *loop;
+	struct hold h;
+};
 
+/*
+ * The deadline is set only once the job is known to run (held by the hook
+ * on its thread), so it cannot expire before the job starts, whatever the
+ * machine's load. The open of a FIFO then blocks on the pool thread until
+ * the test opens the other end.
+ */
 static void *deadline_body(void *arg)
 {
-	struct hold *h = arg;
-	corio_fiber *f;
-	int w, fd;
+	struct dl *t = arg;
+	struct cb c = {1, 0};
+	int64_t deadline;
+	corio_req id;
+	int w;
 
-	fifo_deadline = corio_now() + 2 * CORIO_MSEC;
-	f = spawn(open_fifo, NULL);
-	wait_started(h); /* the open is in progress on a pool thread */
+	id = corio_async_openat(t->loop, AT_FDCWD, fifo_path, O_RDONLY | O_CLOEXEC, 0, on_done,
+				&c);
+	assert_true(id > 0);
+	wait_started(&t->h);
+	deadline = corio_now() + CORIO_MSEC;
+	assert_int_equal(corio_async_deadline(t->loop, id, deadline), 0);
 	/* Timers fire in deadline order: when this sleep ends, the open's
 	 * deadline has passed and its cancellation was asked for. */
-	assert_int_equal(corio_sleep_until(fifo_deadline + CORIO_MSEC), 0);
-	assert_true(corio_now() > fifo_deadline);
+	assert_int_equal(corio_sleep_until(deadline + CORIO_MSEC), 0);
 	turns(2);
-	/* Still in the call: the open cannot be interrupted. Let it end. */
-	w = open(fifo_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_int_equal(c.calls, 0); /* it cannot be interrupted */
+	let_go(&t->h);
+	/* Read-write: a FIFO open that never waits, and lets the job's end. */
+	w = open(fifo_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	assert_true(w >= 0);
-	fd = (int)(intptr_t)join(f);
-	assert_true(fd >= 0); /* the real result, not -ETIMEDOUT */
-	assert_int_equal(corio_close(fd), 0);
+	while (!c.calls)
+		assert_int_equal(corio_yield(), 0);
+	assert_true(c.res >= 0); /* the real result, not -ETIMEDOUT */
+	let_go(&t->h); /* the close is a pool job too */
+	assert_int_equal(corio_close(c.res), 0);
 	close(w);
 	return NULL;
 }
 
 static void running_deadline(void **state)
 {
-	corio_loop *loop = ep_loop();
-	struct hold h;
+	struct dl t;
 
 	(void)state;
+	t.loop = ep_loop();
 	snprintf(fifo_path, sizeof(fifo_path), "/tmp/corio-fifo-%d", (int)getpid());
 	unlink(fifo_path);
 	assert_int_equal(mkfifo(fifo_path, 0600), 0);
-	hold_init(loop, &h, false);
-	run_fiber(loop, deadline_body, &h);
-	hold_fini(loop, &h);
-	corio_loop_destroy(loop);
+	hold_init(t.loop, &t.h, true);
+	run_fiber(t.loop, deadline_body, &t);
+	hold_fini(t.loop, &t.h);
+	corio_loop_destroy(t.loop);
 	unlink(fifo_path);
 }
 

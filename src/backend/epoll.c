@@ -174,6 +174,7 @@ static void efd_reset(struct efd *e)
 	for (int i = 0; i < NQUEUES; i++)
 		corio__list_init(&e->q[i]);
 	corio__list_remove(&e->vlink);
+	e->since = 0;
 	e->kind = KIND_UNKNOWN;
 	e->registered = false;
 	e->owned = false;
