@@ -217,6 +217,15 @@ static inline struct corio__bufnode *corio__bufs_node(struct corio__bufgroup *g,
 }
 /* Give a buffer back to the kernel. */
 void corio__bufs_put(struct corio__bufnode *n);
+/* epoll backend (@loop must be on it): wake the loop from any thread: its
+ * current or next poll returns. Coalesced: one eventfd write until the
+ * loop has seen it. The loop reads the eventfd, then clears the flag;
+ * whatever a waker published before its call is visible to the loop after
+ * its poll. */
+void corio__epoll_wake(corio_loop *loop);
+/* Tests: call fn(arg) on the pool thread as each job starts (NULL: stop).
+ * -EINVAL if the loop is not on epoll. */
+int corio__epoll_set_pool_hook(corio_loop *loop, void (*fn)(void *), void *arg);
 
 /* ---------------------------------------------------------------- fibers */
 

@@ -397,7 +397,8 @@ static void stats(void **state)
 	if (t_is_uring(loop))
 		assert_int_equal(st.switches, 5);
 	assert_true(st.switches >= 3 && st.switches <= 5);
-	assert_true(st.turns >= 5);
+	/* A turn per switch-in at least (nops completed inline save turns). */
+	assert_true(st.turns >= st.switches);
 	assert_true(st.enters >= 1);
 	/* A short copy touches only what it is given. */
 	memset(&part, 0xab, sizeof(part));
