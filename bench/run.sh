@@ -7,7 +7,7 @@
 #   BENCH_REPS=5          runs of every program; the table shows the median
 #   BENCH_CPU=0           CPU for single-threaded programs (taskset)
 #   BENCH_SECTIONS="..."  sections to run (default: all, in order):
-#                         micro xcore echo http kv
+#                         micro xcore echo http kv kv2
 #   Network sections take RUNS, DURATION... from bench/net/*.sh (see there).
 #
 # How it works. Each program under BUILD_DIR/bench measures one figure once
@@ -30,7 +30,7 @@ BUILD=${1:?usage: bench/run.sh BUILD_DIR}
 BIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 CPU=${BENCH_CPU:-0}
-ALL_SECTIONS="micro xcore echo http kv"
+ALL_SECTIONS="micro xcore echo http kv kv2"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 
 [ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
@@ -210,6 +210,18 @@ section_kv() {
 		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
 		corio='{build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 1' \
 		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 1'
+}
+
+# Both cores for the servers (corio with a loop per core; redis-server is
+# single-threaded), and the load generator on the same two cores: it
+# competes with the servers, so this shows scaling on this small machine,
+# not a fair ceiling.
+section_kv2() {
+	[ -x "$BUILD/examples/kv/kv" ] || { progress "kv2: no kv server built, skipped"; return 0; }
+	SERVER_CPU=0,1 LOAD_CPU=0,1 net_section \
+		"key-value on 2 cores, load generator sharing them (bench/net/kv_redis.sh)" corio \
+		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
+		corio='{build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 2'
 }
 
 for s in $SECTIONS; do
