@@ -168,6 +168,15 @@ struct corio__backend {
 
 extern const struct corio__backend corio__backend_uring;
 
+/*
+ * Valgrind cannot see io_uring write into memory: a buffer the kernel filled
+ * looks uninitialised to it. When running under valgrind (and only then),
+ * the io_uring backend marks what each completion wrote as defined.
+ */
+extern bool corio__valgrind;
+void corio__valgrind_defined(const void *p, size_t len);
+void corio__valgrind_completed(const struct corio__op *op, int res, uint32_t flags);
+
 /* Test seam (io_uring): the next N requests for an SQE fail as if the SQ
  * were full and the kernel pushed back, so that the backlog and queued
  * cancellation paths, which a 6.x kernel never forces, can be tested. */

@@ -34,6 +34,13 @@
 #include "../internal.h"
 #include "uring.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO_VALGRIND 1
+#endif
+#endif
+
 /* Newer than liburing 2.3's header. */
 #ifndef IORING_SETUP_DEFER_TASKRUN
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
@@ -178,6 +185,9 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 		u->reg_flag = IORING_ENTER_REGISTERED_RING;
 	}
 	probe(u);
+#ifdef CORIO_VALGRIND
+	corio__valgrind = RUNNING_ON_VALGRIND;
+#endif
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->wake_fd < 0) {
 		ret = -errno;
@@ -388,6 +398,8 @@ static unsigned reap(corio_loop *loop)
 
 		if (CORIO_UNLIKELY(corio__list_linked(&op->link)))
 			corio__list_remove(&op->link); /* its cancel was still queued */
+		if (CORIO_UNLIKELY(corio__valgrind))
+			corio__valgrind_completed(op, res, flags);
 		corio__op_complete(loop, op, res, flags);
 	}
 	if (IO_URING_READ_ONCE(*U(loop)->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)

@@ -133,6 +133,8 @@ static void on_rx(corio_loop *loop, int res, unsigned flags, void *user)
 
 		n->len = (uint32_t)res;
 		n->off = 0;
+		if (CORIO_UNLIKELY(corio__valgrind))
+			corio__valgrind_defined(corio__bufnode_data(n), (size_t)res);
 		n->next = NULL;
 		if (c->tail)
 			c->tail->next = n;

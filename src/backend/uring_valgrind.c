@@ -1,0 +1,84 @@
+/*
+ * Valgrind and io_uring. Valgrind follows system calls, so it knows what
+ * read(2) writes; it does not know what the kernel writes on behalf of an
+ * SQE, and reports the filled buffers as uninitialised. Under valgrind
+ * (RUNNING_ON_VALGRIND at loop set-up) the backend tells it, per opcode,
+ * what a completion wrote. Outside valgrind none of this runs.
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "../internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK 1
+#endif
+#endif
+
+bool corio__valgrind;
+
+void corio__valgrind_defined(const void *p, size_t len)
+{
+#ifdef HAVE_MEMCHECK
+	if (p && len)
+		VALGRIND_MAKE_MEM_DEFINED(p, len);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+/* @n bytes spread over @iov. */
+static void iov_defined(const struct iovec *iov, size_t cnt, size_t n)
+{
+	for (size_t i = 0; i < cnt && n; i++) {
+		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+		corio__valgrind_defined(iov[i].iov_base, k);
+		n -= k;
+	}
+}
+
+void corio__valgrind_completed(const struct corio__op *op, int res, uint32_t flags)
+{
+	const struct io_uring_sqe *sqe = &op->sqe;
+	void *addr = (void *)(uintptr_t)sqe->addr;
+
+	if (res < 0 || (flags & IORING_CQE_F_BUFFER))
+		return; /* provided buffers: the reader marks them (net/conn.c) */
+	switch (sqe->opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_RECV:
+		corio__valgrind_defined(addr, (size_t)res);
+		break;
+	case IORING_OP_READV:
+		iov_defined(addr, sqe->len, (size_t)res);
+		break;
+	case IORING_OP_RECVMSG: {
+		struct msghdr *m = addr;
+
+		corio__valgrind_defined(m, sizeof(*m));
+		iov_defined(m->msg_iov, m->msg_iovlen, (size_t)res);
+		corio__valgrind_defined(m->msg_name, m->msg_namelen);
+		corio__valgrind_defined(m->msg_control, m->msg_controllen);
+		break;
+	}
+	case IORING_OP_STATX:
+		corio__valgrind_defined((void *)(uintptr_t)sqe->addr2, sizeof(struct statx));
+		break;
+	case IORING_OP_ACCEPT:
+		if (sqe->addr2) {
+			socklen_t *len = (socklen_t *)(uintptr_t)sqe->addr2;
+
+			corio__valgrind_defined(len, sizeof(*len));
+			corio__valgrind_defined(addr, *len);
+		}
+		break;
+	default:
+		break;
+	}
+}
