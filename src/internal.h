@@ -226,6 +226,21 @@ static inline struct corio__bufnode *corio__bufs_node(struct corio__bufgroup *g,
 }
 /* Give a buffer back to the kernel. */
 void corio__bufs_put(struct corio__bufnode *n);
+/*
+ * Direct descriptors (io_uring). The table of registered files is set up on
+ * first use: 0 when ready, -errno when this loop cannot have one (epoll, an
+ * old kernel). corio__close_now() closes any descriptor at once, without an
+ * operation: close(2), or for a direct one a files update on the loop's
+ * ring; for paths that cannot wait for a completion.
+ */
+int corio__direct_table(corio_loop *loop);
+int corio__close_now(int fd);
+/* Reserve a slot for an accept about to start (0, or -ENFILE when the
+ * table is taken); released by the close of the slot, or by the caller if
+ * the accept fails. */
+int corio__direct_reserve(corio_loop *loop);
+void corio__direct_release(corio_loop *loop);
+
 /* epoll backend (@loop must be on it): wake the loop from any thread: its
  * current or next poll returns. Coalesced: one eventfd write until the
  * loop has seen it. The loop reads the eventfd, then clears the flag;

@@ -204,11 +204,11 @@ int corio_close_until(int fd, int64_t deadline)
 	int err;
 
 	if (f && (f->cancel_pending || f->loop->closing))
-		return close(fd) ? -errno : 0;
+		return corio__close_now(fd);
 	prep_close(&op.sqe, fd);
 	err = corio__fiber_io(&op, deadline);
 	if (err == -ECANCELED || err == -ETIMEDOUT)
-		err = close(fd) ? -errno : 0;
+		err = corio__close_now(fd);
 	return err;
 }
 

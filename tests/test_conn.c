@@ -1,13 +1,15 @@
 /*
  * Networking: corio_serve + corio_conn. The reader over a multishot receive
  * with a ring that runs dry, messages spanning buffers, partial and
- * zero-copy sends, peer resets, 1,000 concurrent connections, and accepting
- * while RLIMIT_NOFILE is exhausted. Runs on both backends (epoll takes the
+ * zero-copy sends, peer resets, 1,000 concurrent connections, accepting
+ * while RLIMIT_NOFILE is exhausted, and accepting into direct descriptors
+ * with a table smaller than the connections (nothing may be dropped). Runs on both backends (epoll takes the
  * plain paths under the same API).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -703,6 +705,120 @@ static void accept_without_descriptors(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ------------------------------------------------ direct descriptors */
+
+struct direct {
+	corio_event gate;    /* handlers wait for it before echoing */
+	unsigned handlers;   /* handlers started */
+	unsigned direct;     /* of which with a direct descriptor */
+	unsigned bad;	     /* failed checks inside handlers */
+};
+
+/* Echo, half of them through a corio_conn, half through the plain calls
+ * and corio_close (the kernel's close of a slot); both must free the slot,
+ * or later connections would never be accepted. */
+static void direct_handler(int fd, void *arg)
+{
+	struct direct *d = arg;
+	char buf[4096];
+	ssize_t n;
+	unsigned nth = d->handlers++;
+
+	if (corio_fd_is_direct(fd)) {
+		d->direct++;
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			d->bad++; /* not a descriptor of the process */
+	}
+	if (corio_event_wait(&d->gate))
+		d->bad++;
+	if (nth % 2 == 0) {
+		echo_handler(fd, NULL);
+		return;
+	}
+	while ((n = corio_recv(fd, buf, sizeof(buf), 0)) > 0)
+		if (corio_send_all(fd, buf, (size_t)n, 0) != n)
+			break;
+	if (n < 0 || corio_close(fd) != 0)
+		d->bad++;
+}
+
+static void *direct_serve(void *a)
+{
+	struct server *s = a;
+	struct direct *d = (void *)(s + 1);
+	struct corio_serve_stats *st = (void *)(d + 1);
+
+	s->result = corio_serve(s->lfd, direct_handler, d,
+				&(struct corio_serve_opts){.direct = true, .stats = st});
+	return NULL;
+}
+
+#define DIRECT_CLIENTS 12
+#define DIRECT_SLOTS 4
+
+static void *direct_main(void *a)
+{
+	struct {
+		struct server s;
+		struct direct d;
+		struct corio_serve_stats st; /* the layout direct_serve expects */
+	} *srv = a;
+	struct client cl[DIRECT_CLIENTS];
+	corio_waitgroup wg;
+	char c;
+
+	/* Not a descriptor anywhere before a server hands it out. */
+	assert_int_equal(corio_recv(CORIO_FD_DIRECT + 3, &c, 1, 0), -EBADF);
+	assert_int_equal(corio_close(CORIO_FD_DIRECT + 3), -EBADF);
+
+	corio_event_init(&srv->d.gate);
+	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
+	assert_true(srv->s.lfd >= 0);
+	srv->s.port = corio_local_port(srv->s.lfd);
+	assert_int_equal(corio_spawn(NULL, &srv->s.f, direct_serve, &srv->s, NULL), 0);
+	corio_waitgroup_init(&wg);
+	corio_waitgroup_add(&wg, DIRECT_CLIENTS);
+	for (unsigned i = 0; i < DIRECT_CLIENTS; i++) {
+		cl[i] = (struct client){.port = srv->s.port, .len = 3000, .chunk = 1000, .wg = &wg};
+		assert_int_equal(corio_spawn(NULL, NULL, client_fiber, &cl[i],
+					     &(struct corio_fiber_opts){.detached = true}),
+				 0);
+	}
+	if (uring()) {
+		/* The table is full with the first DIRECT_SLOTS connections:
+		 * the accept backs off (ENFILE) instead of failing. */
+		while (srv->st.backoffs == 0)
+			corio_yield();
+		assert_int_equal(srv->st.active, DIRECT_SLOTS);
+	}
+	corio_event_set(&srv->d.gate);
+	assert_int_equal(corio_waitgroup_wait(&wg), 0);
+	for (unsigned i = 0; i < DIRECT_CLIENTS; i++)
+		assert_int_equal(cl[i].err, 0);
+	while (srv->st.active)
+		corio_yield(); /* the last handlers close after their client */
+	assert_int_equal(srv->d.handlers, DIRECT_CLIENTS);
+	assert_int_equal(srv->d.direct, uring() ? DIRECT_CLIENTS : 0);
+	assert_int_equal(srv->d.bad, 0);
+	server_stop(&srv->s);
+	/* Every slot was given back: an empty slot is no descriptor. */
+	for (int i = 0; i < DIRECT_SLOTS; i++)
+		assert_int_equal(corio_close(CORIO_FD_DIRECT + i), -EBADF);
+	return NULL;
+}
+
+static void direct_descriptors(void **state)
+{
+	struct {
+		struct server s;
+		struct direct d;
+		struct corio_serve_stats st;
+	} srv = {0};
+
+	(void)state;
+	t_run_opts(direct_main, &srv, &(struct corio_loop_opts){.direct_files = DIRECT_SLOTS});
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +831,7 @@ int main(void)
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),
 		cmocka_unit_test(accept_without_descriptors),
+		cmocka_unit_test(direct_descriptors),
 	};
 
 	signal(SIGPIPE, SIG_DFL); /* make sure a SIGPIPE would be fatal */

@@ -59,6 +59,22 @@ CORIO_API int corio_fdatasync_until(int fd, int64_t deadline);
 CORIO_API int corio_openat(int dfd, const char *path, int flags, mode_t mode);
 CORIO_API int corio_openat_until(int dfd, const char *path, int flags, mode_t mode,
 				 int64_t deadline);
+/*
+ * Direct descriptors (io_uring's registered files). A server can accept
+ * connections straight into its loop's table of registered files
+ * (corio_serve_opts.direct), which spares the kernel a file-table lookup and
+ * a reference count on every operation. Such a descriptor is an int with
+ * CORIO_FD_DIRECT set: every corio call on the loop that accepted it takes
+ * it (corio_close and corio_conn_* included); plain system calls do not
+ * (they fail with EBADF), and it means nothing on another loop. The epoll
+ * backend never hands one out.
+ */
+#define CORIO_FD_DIRECT 0x40000000
+static inline int corio_fd_is_direct(int fd)
+{
+	return fd >= CORIO_FD_DIRECT;
+}
+
 CORIO_API int corio_close(int fd);
 CORIO_API int corio_close_until(int fd, int64_t deadline);
 CORIO_API int corio_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *st);

@@ -46,6 +46,8 @@ struct corio_loop_opts {
 	unsigned recv_buffers;	   /* io_uring provided buffers at first; 0: 256 */
 	unsigned recv_buffer_size; /* their size; 0: 64 KiB (untouched pages cost nothing) */
 	unsigned recv_buffers_max; /* the ring grows up to this many; 0: 4096 */
+	unsigned direct_files;	   /* slots for direct descriptors, registered on
+				      first use; 0: RLIMIT_NOFILE, at most 65536 */
 };
 
 /*

@@ -7,6 +7,9 @@
  *    connection. On io_uring it is one multishot accept; when the process
  *    runs out of descriptors (EMFILE/ENFILE) or memory it backs off and
  *    resumes when connections close, without dropping the listener.
+ *    Optionally it accepts into direct descriptors (corio/io.h), with a
+ *    slot reserved per accept so that a full table pauses accepting and
+ *    never drops a connection.
  *  - corio_conn: a connection with a buffered reader. On io_uring the reader
  *    is fed by a multishot receive into the loop's provided-buffer ring: no
  *    system call and no SQE per read; the handler looks at the kernel's
@@ -66,6 +69,8 @@ struct corio_serve_opts {
 	size_t stack_size;		 /* handler fibers' stacks; 0: the loop default */
 	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit */
 	struct corio_serve_stats *stats; /* if set, kept up to date while serving */
+	bool direct; /* accept into direct descriptors (see corio/io.h) where
+			the loop can (io_uring); plain descriptors elsewhere */
 };
 
 /*

@@ -964,6 +964,10 @@ static void ep_submit(corio_loop *loop, struct corio__op *op)
 		corio__op_complete_inline(loop, op, -EOPNOTSUPP);
 		return;
 	}
+	if (CORIO_UNLIKELY(s->fd >= CORIO_FD_DIRECT)) {
+		corio__op_complete_inline(loop, op, -EBADF); /* no direct descriptors here */
+		return;
+	}
 	switch (s->opcode) {
 	case IORING_OP_NOP:
 		corio__op_complete_inline(loop, op, 0);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -205,6 +206,7 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 	u->buf_size = opts && opts->recv_buffer_size ? opts->recv_buffer_size : 65536;
 	u->buf_first = opts && opts->recv_buffers ? opts->recv_buffers : 256;
 	u->buf_max = opts && opts->recv_buffers_max ? opts->recv_buffers_max : 4096;
+	u->direct_max = opts ? opts->direct_files : 0;
 	loop->be_state = u;
 	return 0;
 }
@@ -280,6 +282,98 @@ static struct io_uring_sqe *get_sqe(corio_loop *loop)
 	return io_uring_get_sqe(&u->ring);
 }
 
+/*
+ * Direct descriptors. The table is registered sparse on first use, sized
+ * within RLIMIT_NOFILE (the kernel refuses more, and liburing would answer
+ * that by raising the process's limit behind its back). Accepts fill it
+ * with IORING_FILE_INDEX_ALLOC; a slot is freed by a close. direct_used
+ * counts the slots taken and those reserved by accepts in flight: an
+ * accept that finds the table full has already taken the connection off
+ * the listen queue, and the kernel drops it, so no accept may start
+ * without a slot for it (corio__direct_reserve).
+ */
+int corio__direct_table(corio_loop *loop)
+{
+	struct uring *u;
+	struct rlimit rl;
+	unsigned n;
+	int ret;
+
+	if (loop->be != &corio__backend_uring)
+		return -EOPNOTSUPP;
+	u = U(loop);
+	if (u->direct_state)
+		return u->direct_state > 0 ? 0 : u->direct_state;
+	n = u->direct_max ? u->direct_max : 65536;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < n)
+		n = (unsigned)rl.rlim_cur;
+	if (n > CORIO_FD_DIRECT - 1)
+		n = CORIO_FD_DIRECT - 1;
+	ret = n ? io_uring_register_files_sparse(&u->ring, n) : -EMFILE;
+	u->direct_state = ret < 0 ? ret : 1;
+	u->direct_max = n;
+	return ret < 0 ? ret : 0;
+}
+
+int corio__direct_reserve(corio_loop *loop)
+{
+	struct uring *u = U(loop);
+
+	if (loop->be != &corio__backend_uring || u->direct_state <= 0)
+		return -EBADF;
+	if (u->direct_used >= u->direct_max)
+		return -ENFILE;
+	u->direct_used++;
+	return 0;
+}
+
+void corio__direct_release(corio_loop *loop)
+{
+	U(loop)->direct_used--;
+}
+
+/* Free slot @idx at once (a files update, not an SQE). */
+static int direct_close_now(corio_loop *loop, unsigned idx)
+{
+	int none = -1;
+	int ret;
+
+	if (loop->be != &corio__backend_uring || U(loop)->direct_state <= 0)
+		return -EBADF;
+	ret = io_uring_register_files_update(&U(loop)->ring, idx, &none, 1);
+	if (ret < 0)
+		return ret;
+	corio__direct_release(loop);
+	return 0;
+}
+
+int corio__close_now(int fd)
+{
+	if (!corio_fd_is_direct(fd))
+		return close(fd) ? -errno : 0;
+	if (!corio__tls_loop)
+		return -EBADF;
+	return direct_close_now(corio__tls_loop, (unsigned)(fd - CORIO_FD_DIRECT));
+}
+
+/* An SQE naming a direct descriptor: the slot, and the flag that says so
+ * (a close names its slot in file_index instead). Without a table the
+ * kernel would say ENXIO; a bad descriptor is EBADF everywhere else. */
+static void direct_sqe(corio_loop *loop, struct io_uring_sqe *sqe)
+{
+	unsigned idx = (unsigned)(sqe->fd - CORIO_FD_DIRECT);
+
+	if (U(loop)->direct_state <= 0)
+		sqe->fd = -1;
+	else if (sqe->opcode == IORING_OP_CLOSE) {
+		sqe->fd = 0;
+		sqe->file_index = idx + 1;
+	} else {
+		sqe->fd = (int)idx;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
 static bool prep(corio_loop *loop, struct corio__op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(loop);
@@ -287,6 +381,8 @@ static bool prep(corio_loop *loop, struct corio__op *op)
 	if (!sqe)
 		return false;
 	*sqe = op->sqe;
+	if (CORIO_UNLIKELY(sqe->fd >= CORIO_FD_DIRECT))
+		direct_sqe(loop, sqe);
 	sqe->user_data = (uint64_t)(uintptr_t)op;
 	return true;
 }
@@ -400,6 +496,9 @@ static unsigned reap(corio_loop *loop)
 			corio__list_remove(&op->link); /* its cancel was still queued */
 		if (CORIO_UNLIKELY(corio__valgrind))
 			corio__valgrind_completed(op, res, flags);
+		if (CORIO_UNLIKELY(op->sqe.fd >= CORIO_FD_DIRECT) &&
+		    op->sqe.opcode == IORING_OP_CLOSE && res == 0)
+			corio__direct_release(loop); /* a slot freed */
 		corio__op_complete(loop, op, res, flags);
 	}
 	if (IO_URING_READ_ONCE(*U(loop)->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)

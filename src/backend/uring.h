@@ -25,6 +25,9 @@ struct uring {
 	unsigned buf_total;	      /* buffers in all groups */
 	unsigned buf_size, buf_first, buf_max;
 	bool bufs_failed; /* the kernel refused buffer rings: don't retry */
+	unsigned direct_max;  /* slots of the direct-descriptor table */
+	unsigned direct_used; /* slots taken or reserved by accepts in flight */
+	int direct_state;    /* 0: not set up yet, 1: ready, -errno: refused */
 };
 
 static inline struct uring *U(corio_loop *loop)

@@ -626,7 +626,7 @@ int corio_conn_close(corio_conn *c)
 	free(c->stage);
 	/* close(2) of a socket does not block; unlike corio_close it also
 	 * works while the fiber is being cancelled (loop destroy). */
-	err = close(c->fd) ? -errno : 0;
+	err = corio__close_now(c->fd);
 	free(c);
 	return err;
 }

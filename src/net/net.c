@@ -126,6 +126,15 @@ ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
 
 /* -------------------------------------------------------- accept loop */
 
+#define ARMED 16 /* direct accepts waiting in the kernel at once */
+
+struct server;
+
+struct armed {
+	struct server *s;
+	corio_req id; /* 0: free */
+};
+
 /* Shared by the serving fiber and its handlers: it outlives whichever ends
  * first. */
 struct server {
@@ -141,6 +150,9 @@ struct server {
 	corio_req acc;	    /* the armed multishot accept, or 0 */
 	bool acc_stopping;  /* we cancelled it (max_conns) */
 	int acc_err;	    /* the error that ended it */
+	bool direct;	    /* accepting into direct descriptors */
+	unsigned narmed;    /* direct accepts in the kernel */
+	struct armed armed[ARMED];
 	corio_event kick;   /* the multishot ended, or a handler returned */
 };
 
@@ -180,7 +192,7 @@ static void start_handler(struct server *s, int fd)
 
 	s->accepted++;
 	if (corio_spawn(s->loop, &f, handler_main, (void *)(intptr_t)fd, &fo)) {
-		close(fd); /* no memory for a fiber: refuse this connection */
+		corio__close_now(fd); /* no memory for a fiber: refuse this connection */
 		s->st.refused++;
 		publish(s);
 		return;
@@ -300,6 +312,101 @@ static int serve_multishot(struct server *s)
 	}
 }
 
+/*
+ * Direct descriptors: single accepts, each with a slot reserved for it, up
+ * to ARMED of them in the kernel at once. Not one multishot accept: it
+ * cannot be bounded, and an accept that finds the table full has already
+ * taken the connection off the listen queue; the kernel then closes it.
+ * A connection accepted must never be lost, so a full table pauses the
+ * accepting instead (the listen queue holds the connections meanwhile).
+ */
+static void on_accept_direct(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	struct armed *a = user;
+	struct server *s = a->s;
+
+	(void)flags;
+	a->id = 0;
+	s->narmed--;
+	if (res >= 0) {
+		start_handler(s, CORIO_FD_DIRECT + res);
+	} else {
+		corio__direct_release(loop);
+		if (!(res == -ECANCELED && s->acc_stopping))
+			s->acc_err = res;
+	}
+	corio_event_set(&s->kick);
+	server_put(s);
+}
+
+static int arm_direct(struct server *s)
+{
+	struct io_uring_sqe sqe;
+
+	for (unsigned i = 0; i < ARMED; i++) {
+		struct armed *a = &s->armed[i];
+		corio_req id;
+
+		if (a->id)
+			continue;
+		if (s->o.max_conns && s->active + s->narmed >= s->o.max_conns)
+			break;
+		if (corio__direct_reserve(s->loop))
+			break; /* the table is taken: wait for a close */
+		memset(&sqe, 0, sizeof(sqe));
+		io_uring_prep_accept(&sqe, s->lfd, NULL, NULL, 0);
+		/* Any free slot (liburing 2.3's accept_direct gets this wrong). */
+		sqe.file_index = IORING_FILE_INDEX_ALLOC;
+		a->s = s;
+		s->refs++; /* held by the op until its completion */
+		id = corio_async_sqe(s->loop, &sqe, on_accept_direct, a);
+		if (id < 0) {
+			s->refs--;
+			corio__direct_release(s->loop);
+			return (int)id;
+		}
+		a->id = id;
+		s->narmed++;
+	}
+	return 0;
+}
+
+static int serve_direct(struct server *s)
+{
+	int64_t backoff = 0;
+	int err;
+
+	for (;;) {
+		err = arm_direct(s);
+		if (err)
+			return err;
+		if (!s->narmed)
+			err = full(s) ? wait_kick(s, 0) : back_off(s, &backoff);
+		else
+			err = wait_kick(s, 0);
+		if (err)
+			return err;
+		if (!s->acc_err) {
+			if (s->narmed)
+				backoff = 0;
+			continue;
+		}
+		err = s->acc_err;
+		s->acc_err = 0;
+		if (err == -EINVAL && !s->accepted) {
+			s->direct = false; /* no IORING_FILE_INDEX_ALLOC before 5.19 */
+			return serve_multishot(s);
+		}
+		if (retry_now(err))
+			continue;
+		if (!transient(err))
+			return err;
+		err = back_off(s, &backoff);
+		if (err)
+			return err;
+	}
+}
+
 static int serve_plain(struct server *s)
 {
 	int64_t backoff = 0;
@@ -348,15 +455,22 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 	s->loop = corio__tls_loop;
 	s->lfd = listen_fd;
 	corio_event_init(&s->kick);
-	if (s->loop->be == &corio__backend_uring)
+	/* Direct descriptors where the loop can have them (io_uring and
+	 * multishot accept); plain ones elsewhere, for the same handlers. */
+	s->direct = s->o.direct && !corio__direct_table(s->loop);
+	if (s->direct)
+		err = serve_direct(s);
+	else if (s->loop->be == &corio__backend_uring)
 		err = serve_multishot(s);
 	else
 		err = serve_plain(s);
-	if (s->acc) {
-		/* Stop accepting; the op keeps its reference until its end. */
-		s->acc_stopping = true;
+	/* Stop accepting; the ops keep their references until their end. */
+	s->acc_stopping = true;
+	if (s->acc)
 		corio_async_cancel(s->loop, s->acc);
-	}
+	for (unsigned i = 0; i < ARMED; i++)
+		if (s->armed[i].id)
+			corio_async_cancel(s->loop, s->armed[i].id);
 	server_put(s);
 	return err;
 }
