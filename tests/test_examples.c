@@ -144,15 +144,13 @@ static void reset(int fd)
 	close(fd);
 }
 
-static void echo_server(void **state)
+static void echo_run(char **argv)
 {
-	char *argv[] = {echo_bin, "127.0.0.1", "0", NULL};
 	int out[2], fds[16], port = 0, fd, idle;
 	char line[128], msg[4096];
 	FILE *f;
 	pid_t pid;
 
-	(void)state;
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	pid = run(argv, -1, out[1], -1);
 	close(out[1]);
@@ -223,6 +221,32 @@ static void echo_server(void **state)
 	}
 	close(idle);
 	fclose(f);
+}
+
+static void echo_server(void **state)
+{
+	char *argv[] = {echo_bin, "127.0.0.1", "0", NULL};
+
+	(void)state;
+	echo_run(argv);
+}
+
+/* The same with direct descriptors (plain ones on epoll): as many clients
+ * at once as the accepts it keeps armed, resets, the stop. */
+static void echo_server_direct(void **state)
+{
+	char *argv[] = {echo_bin, "--direct", "127.0.0.1", "0", NULL};
+
+	(void)state;
+	echo_run(argv);
+}
+
+static void echo_usage(void **state)
+{
+	char *argv[] = {echo_bin, "--bogus", NULL};
+
+	(void)state;
+	assert_int_equal(wait_exit(run(argv, -1, -1, -1)), 2);
 }
 
 /* ---------------------------------------------------------------- cat */
@@ -349,6 +373,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(echo_server),
+		cmocka_unit_test(echo_server_direct),
+		cmocka_unit_test(echo_usage),
 		cmocka_unit_test(cat_files),
 	};
 
