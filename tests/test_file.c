@@ -116,9 +116,12 @@ static void *rw_body(void *arg)
 	assert_memory_equal(buf, "34", 2);
 
 	/* Lengths beyond what Linux does in one call are clamped, not refused:
-	 * the call reads what the file has. */
-	assert_int_equal(corio_read(fd, buf, SIZE_MAX, 100), 5);
-	assert_memory_equal(buf, "world", 5);
+	 * the call reads what the file has. (A length larger than the buffer,
+	 * which valgrind rightly reports when it sees the system call.) */
+	if (!t_under_valgrind()) {
+		assert_int_equal(corio_read(fd, buf, SIZE_MAX, 100), 5);
+		assert_memory_equal(buf, "world", 5);
+	}
 
 	/* Errors. */
 	assert_int_equal(corio_read(-1, buf, 1, 0), -EBADF);

@@ -13,6 +13,21 @@
 
 #include "util.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+bool t_under_valgrind(void)
+{
+#ifdef RUNNING_ON_VALGRIND
+	return RUNNING_ON_VALGRIND;
+#else
+	return false;
+#endif
+}
+
 const char *t_backend(void)
 {
 	const char *b = getenv("CORIO_BACKEND");

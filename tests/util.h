@@ -37,6 +37,10 @@ int t_listen_tcp(int *port);
 char *t_tmpdir(void);
 void t_rmdir_r(const char *path);
 
+/* Whether the test runs under valgrind (which, for one, keeps descriptors
+ * of its own and so emulates RLIMIT_NOFILE). */
+bool t_under_valgrind(void);
+
 /* The backend the tests were asked to use: "uring" or "epoll". */
 const char *t_backend(void);
 /* Whether the loop runs on io_uring (for the few checks that are

@@ -428,6 +428,8 @@ static int do_rw_off(struct corio__op *op, off_t off, int flags)
 		one.iov_len = s->len;
 	} else {
 		iov = (struct iovec *)(uintptr_t)s->addr;
+		if (s->len > IOV_MAX)
+			return -EINVAL; /* as the kernel says, without reading the array */
 		cnt = (int)s->len;
 	}
 	if (s->opcode == IORING_OP_READ || s->opcode == IORING_OP_READV)

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -107,9 +108,10 @@ static int setup(struct uring *u, unsigned sq, unsigned cq)
 	struct io_uring_params p;
 	int ret = -EINVAL;
 
-	/* Older kernels answer EINVAL to flags they do not know: step down. */
+	/* Older kernels answer EINVAL to flags they do not know: step down.
+	 * Under valgrind, no DEFER_TASKRUN: see valgrind_wait(). */
 	for (unsigned all = 0; all < 2; all++) {
-		for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		for (unsigned i = corio__valgrind ? 2 : 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 			memset(&p, 0, sizeof(p));
 			p.flags = modes[i] | IORING_SETUP_CQSIZE |
 				  (all == 0 ? IORING_SETUP_SUBMIT_ALL : 0);
@@ -172,6 +174,9 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 	}
 	if (cq < 2 * sq)
 		cq = 2 * sq;
+#ifdef CORIO_VALGRIND
+	corio__valgrind = RUNNING_ON_VALGRIND;
+#endif
 	ret = setup(u, sq, cq);
 	if (ret < 0) {
 		*why = explain(ret);
@@ -186,9 +191,6 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 		u->reg_flag = IORING_ENTER_REGISTERED_RING;
 	}
 	probe(u);
-#ifdef CORIO_VALGRIND
-	corio__valgrind = RUNNING_ON_VALGRIND;
-#endif
 	u->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->wake_fd < 0) {
 		ret = -errno;
@@ -570,6 +572,26 @@ static void uring_flush(corio_loop *loop)
 	}
 }
 
+/*
+ * Valgrind (3.19) takes io_uring_enter for a system call that never blocks
+ * and keeps its lock over the whole process across it: while one loop
+ * sleeps in the kernel no other thread runs, and a pool deadlocks. Under
+ * valgrind a loop therefore submits without waiting and sleeps in poll(2)
+ * on the ring, which valgrind knows may block. The ring is then set up
+ * without DEFER_TASKRUN, so that completions reach the CQ (and wake the
+ * poll) without the loop entering the kernel for them.
+ */
+static void valgrind_wait(corio_loop *loop, unsigned submit, int64_t timeout)
+{
+	struct io_uring *ring = &U(loop)->ring;
+	struct pollfd pfd = {.fd = ring->ring_fd, .events = POLLIN};
+
+	if (submit)
+		enter(loop, submit, 0, 0, NULL);
+	if (!io_uring_cq_ready(ring))
+		poll(&pfd, 1, timeout < 0 ? -1 : (int)((timeout + CORIO_MSEC - 1) / CORIO_MSEC));
+}
+
 static int uring_poll(corio_loop *loop, int64_t timeout)
 {
 	struct uring *u = U(loop);
@@ -606,6 +628,11 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 		/* The kernel holds completions (deferred task work, overflow):
 		 * fetch them without waiting. */
 		flags = IORING_ENTER_GETEVENTS;
+	}
+	if (CORIO_UNLIKELY(corio__valgrind) && wait_nr) {
+		valgrind_wait(loop, submit, timeout);
+		submit = wait_nr = 0;
+		tsp = NULL;
 	}
 	if (submit || flags) {
 		ret = enter(loop, submit, wait_nr, flags, tsp);
