@@ -112,7 +112,7 @@ static void *socket_errors_body(void *arg)
 {
 	struct sockaddr_in a;
 	int fd, p[2], port, l;
-	char buf[4];
+	char buf[4] = {0};
 
 	(void)arg;
 	assert_int_equal(corio_socket(12345, SOCK_STREAM, 0), -EAFNOSUPPORT);

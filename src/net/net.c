@@ -282,36 +282,6 @@ static int back_off(struct server *s, int64_t *backoff)
 	return wait_kick(s, corio_now() + *backoff);
 }
 
-static int serve_multishot(struct server *s)
-{
-	int64_t backoff = 0;
-	int err;
-
-	for (;;) {
-		if (!s->acc && !full(s)) {
-			err = arm_accept(s);
-			if (err)
-				return err;
-		}
-		err = wait_kick(s, 0);
-		if (err)
-			return err;
-		if (s->acc || !s->acc_err)
-			continue;
-		err = s->acc_err;
-		s->acc_err = 0;
-		if (err == -EINVAL && !s->accepted)
-			return serve_plain(s); /* no multishot accept before 5.19 */
-		if (retry_now(err))
-			continue;
-		if (!transient(err))
-			return err;
-		err = back_off(s, &backoff);
-		if (err)
-			return err;
-	}
-}
-
 /*
  * Direct descriptors: single accepts, each with a slot reserved for it, up
  * to ARMED of them in the kernel at once. Not one multishot accept: it
@@ -371,31 +341,34 @@ static int arm_direct(struct server *s)
 	return 0;
 }
 
-static int serve_direct(struct server *s)
+/* On io_uring: one multishot accept, or direct accepts. */
+static int serve_uring(struct server *s)
 {
 	int64_t backoff = 0;
 	int err;
 
 	for (;;) {
-		err = arm_direct(s);
+		if (s->direct)
+			err = arm_direct(s);
+		else
+			err = !s->acc && !full(s) ? arm_accept(s) : 0;
 		if (err)
 			return err;
-		if (!s->narmed)
-			err = full(s) ? wait_kick(s, 0) : back_off(s, &backoff);
+		if (s->direct && !s->narmed && !full(s))
+			err = back_off(s, &backoff); /* the table is taken */
 		else
 			err = wait_kick(s, 0);
 		if (err)
 			return err;
-		if (!s->acc_err) {
-			if (s->narmed)
-				backoff = 0;
+		if (s->acc || !s->acc_err)
 			continue;
-		}
 		err = s->acc_err;
 		s->acc_err = 0;
 		if (err == -EINVAL && !s->accepted) {
+			if (!s->direct)
+				return serve_plain(s); /* no multishot accept before 5.19 */
 			s->direct = false; /* no IORING_FILE_INDEX_ALLOC before 5.19 */
-			return serve_multishot(s);
+			continue;
 		}
 		if (retry_now(err))
 			continue;
@@ -458,10 +431,8 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 	/* Direct descriptors where the loop can have them (io_uring and
 	 * multishot accept); plain ones elsewhere, for the same handlers. */
 	s->direct = s->o.direct && !corio__direct_table(s->loop);
-	if (s->direct)
-		err = serve_direct(s);
-	else if (s->loop->be == &corio__backend_uring)
-		err = serve_multishot(s);
+	if (s->loop->be == &corio__backend_uring)
+		err = serve_uring(s);
 	else
 		err = serve_plain(s);
 	/* Stop accepting; the ops keep their references until their end. */
