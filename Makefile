@@ -3,8 +3,11 @@
 #   make run     build, then run the showcase: the KV server (Redis protocol)
 #                on 127.0.0.1:6380, one loop per core
 #   make test    build and run every test: normal build and ASan+UBSan build,
-#                each on both backends (io_uring and epoll), then every fuzz
-#                target for FUZZ_TIME seconds (clang, libFuzzer)
+#                each on both backends (io_uring and epoll), the test
+#                programs under valgrind (memcheck), then every fuzz target
+#                for FUZZ_TIME seconds (clang, libFuzzer)
+#   make test-valgrind
+#                just the valgrind part (about 2 minutes on 2 cores)
 #   make bench   build and run the benchmarks against their peers
 #   make install PREFIX=/usr/local
 #
@@ -18,7 +21,7 @@ FUZZ_TIME ?= 20
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-fuzz bench install clean
+.PHONY: all deps build run test test-plain test-asan test-fuzz test-valgrind bench install clean
 
 all: build
 
@@ -33,7 +36,7 @@ run: build
 	@echo "KV server on 127.0.0.1:6380, all cores (Ctrl-C stops it); try: redis-cli -p 6380"
 	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
-test: test-plain test-asan test-fuzz
+test: test-plain test-asan test-valgrind test-fuzz
 
 test-plain:
 	@scripts/deps.sh test
@@ -51,6 +54,12 @@ test-asan:
 test-fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+test-valgrind:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@scripts/valgrind.sh $(BUILD)
 
 bench:
 	@scripts/deps.sh bench

@@ -7,7 +7,7 @@
 #   BENCH_REPS=5          runs of every program; the table shows the median
 #   BENCH_CPU=0           CPU for single-threaded programs (taskset)
 #   BENCH_SECTIONS="..."  sections to run (default: all, in order):
-#                         micro xcore echo http kv kv2
+#                         micro xcore echo direct http kv kv2
 #   Network sections take RUNS, DURATION... from bench/net/*.sh (see there).
 #
 # How it works. Each program under BUILD_DIR/bench measures one figure once
@@ -30,7 +30,7 @@ BUILD=${1:?usage: bench/run.sh BUILD_DIR}
 BIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 CPU=${BENCH_CPU:-0}
-ALL_SECTIONS="micro xcore echo http kv kv2"
+ALL_SECTIONS="micro xcore echo direct http kv kv2"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 
 [ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
@@ -195,6 +195,15 @@ section_echo() {
 		"msgs/s msgs_per_cpu_sec" bench/net/echo.sh "$BUILD" uring epoll libuv \
 		corio='{build}/examples/echo 127.0.0.1 {port}' \
 		corio_epoll='exec env CORIO_BACKEND=epoll {build}/examples/echo 127.0.0.1 {port}'
+}
+
+# The same echo server with its connections in direct descriptors (io_uring
+# registered files), against itself with plain ones and raw io_uring.
+section_direct() {
+	net_section "echo, direct descriptors: corio --direct vs corio, raw io_uring (bench/net/echo.sh)" \
+		corio_direct "msgs/s msgs_per_cpu_sec" bench/net/echo.sh "$BUILD" uring \
+		corio='{build}/examples/echo 127.0.0.1 {port}' \
+		corio_direct='{build}/examples/echo --direct 127.0.0.1 {port}'
 }
 
 section_http() {

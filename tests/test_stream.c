@@ -516,7 +516,10 @@ static void reset_and_epipe(void **state)
 	(void)state;
 	sigaction(SIGPIPE, &ign, &old);
 	t_run(reset_body, NULL);
-	sigaction(SIGPIPE, &old, NULL);
+	/* Valgrind holds back a signal the kernel raised while ignored and
+	 * delivers it later, by the disposition of then: keep ignoring. */
+	if (!t_under_valgrind())
+		sigaction(SIGPIPE, &old, NULL);
 }
 
 /* ----------------------------------------------------------- bad fds */
@@ -525,7 +528,7 @@ static void *badfd_body(void *arg)
 {
 	struct sockaddr_in a = loopback(1);
 	struct iovec iov = {NULL, 0};
-	char buf[4];
+	char buf[4] = {0};
 	int closed;
 
 	(void)arg;
