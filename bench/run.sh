@@ -241,8 +241,8 @@ done
 echo
 echo "corio benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs," \
 	"median of $REPS runs, single-threaded programs pinned to CPU $CPU"
-[ -s "$RAW" ] || { echo "run.sh: no results" >&2; exit 1; }
-awk '
+[ -s "$RAW" ] || [ -s "$NET_OUT" ] || { echo "run.sh: no results" >&2; exit 1; }
+[ -s "$RAW" ] && awk '
 function median(key,    n, i, j, t, a) {
 	n = split(vals[key], a, " ")
 	for (i = 2; i <= n; i++)	# insertion sort: n is small
@@ -327,6 +327,6 @@ BEGIN {
 	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "--------------", "-------", "-----------", "--------------", "------------", "-------------------"
 }
 ' "$RAW" "$ROWS"
-echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
+[ -s "$RAW" ] && echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
 cat "$NET_OUT"
 [ "$failures" -eq 0 ] || { echo "run.sh: $failures runs failed" >&2; exit 1; }

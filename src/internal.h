@@ -240,6 +240,12 @@ int corio__close_now(int fd);
  * the accept fails. */
 int corio__direct_reserve(corio_loop *loop);
 void corio__direct_release(corio_loop *loop);
+/* Whether the peer of direct descriptor @fd is this machine, as noted by
+ * its accept (no getpeername for direct descriptors). */
+void corio__direct_note_peer(corio_loop *loop, unsigned idx, bool loopback);
+bool corio__direct_loopback(corio_loop *loop, int fd);
+struct sockaddr_storage;
+bool corio__addr_loopback(const struct sockaddr_storage *ss);
 
 /* epoll backend (@loop must be on it): wake the loop from any thread: its
  * current or next poll returns. Coalesced: one eventfd write until the

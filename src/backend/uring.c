@@ -221,6 +221,7 @@ static void uring_fini(corio_loop *loop)
 
 	uring_flush(loop);
 	corio__bufs_fini(loop);
+	free(u->direct_lo);
 	io_uring_queue_exit(&u->ring); /* also ends the pending wake read */
 	close(u->wake_fd);
 	free(u);
@@ -311,7 +312,8 @@ int corio__direct_table(corio_loop *loop)
 		n = (unsigned)rl.rlim_cur;
 	if (n > CORIO_FD_DIRECT - 1)
 		n = CORIO_FD_DIRECT - 1;
-	ret = n ? io_uring_register_files_sparse(&u->ring, n) : -EMFILE;
+	u->direct_lo = calloc((n + 7) / 8, 1);
+	ret = !n ? -EMFILE : !u->direct_lo ? -ENOMEM : io_uring_register_files_sparse(&u->ring, n);
 	u->direct_state = ret < 0 ? ret : 1;
 	u->direct_max = n;
 	return ret < 0 ? ret : 0;
@@ -332,6 +334,23 @@ int corio__direct_reserve(corio_loop *loop)
 void corio__direct_release(corio_loop *loop)
 {
 	U(loop)->direct_used--;
+}
+
+void corio__direct_note_peer(corio_loop *loop, unsigned idx, bool loopback)
+{
+	uint8_t *b = &U(loop)->direct_lo[idx / 8];
+
+	*b = (uint8_t)(loopback ? *b | (1u << (idx % 8)) : *b & ~(1u << (idx % 8)));
+}
+
+bool corio__direct_loopback(corio_loop *loop, int fd)
+{
+	struct uring *u = U(loop);
+	unsigned idx = (unsigned)(fd - CORIO_FD_DIRECT);
+
+	if (loop->be != &corio__backend_uring || u->direct_state <= 0 || idx >= u->direct_max)
+		return false;
+	return u->direct_lo[idx / 8] & (1u << (idx % 8));
 }
 
 /* Free slot @idx at once (a files update, not an SQE). */

@@ -27,6 +27,7 @@ struct uring {
 	bool bufs_failed; /* the kernel refused buffer rings: don't retry */
 	unsigned direct_max;  /* slots of the direct-descriptor table */
 	unsigned direct_used; /* slots taken or reserved by accepts in flight */
+	uint8_t *direct_lo;   /* per slot: the peer is this machine (bitmap) */
 	int direct_state;    /* 0: not set up yet, 1: ready, -errno: refused */
 };
 

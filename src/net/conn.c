@@ -508,24 +508,32 @@ static ssize_t send_zc_all(corio_conn *c, const char *p, size_t len)
 	return (ssize_t)len;
 }
 
-static bool loopback_peer(int fd)
+bool corio__addr_loopback(const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len))
-		return false;
-	if (ss.ss_family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss.ss_family == AF_INET6) {
-		const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
 
 		if (!memcmp(a, mapped, 12))
 			return a[12] == 127;
-		return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 	}
 	return false;
+}
+
+/* Whether the peer is this machine. A direct descriptor has no
+ * getpeername: its accept noted the answer. */
+static bool loopback_peer(corio_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (corio_fd_is_direct(c->fd))
+		return corio__direct_loopback(c->loop, c->fd);
+	return !getpeername(c->fd, (struct sockaddr *)&ss, &len) && corio__addr_loopback(&ss);
 }
 
 /* Whether a write of @len goes zero-copy (see DEFAULT_ZC_THRESHOLD). */
@@ -535,7 +543,7 @@ static bool use_zc(corio_conn *c, size_t len)
 		return false;
 	if (!c->peer_checked) {
 		c->peer_checked = true;
-		if (c->o.zc_threshold == DEFAULT_ZC_THRESHOLD && loopback_peer(c->fd))
+		if (c->o.zc_threshold == DEFAULT_ZC_THRESHOLD && loopback_peer(c))
 			c->o.zc_threshold = SIZE_MAX; /* a threshold set by the caller is obeyed */
 	}
 	return len >= c->o.zc_threshold;

@@ -133,6 +133,8 @@ struct server;
 struct armed {
 	struct server *s;
 	corio_req id; /* 0: free */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
 };
 
 /* Shared by the serving fiber and its handlers: it outlives whichever ends
@@ -299,6 +301,7 @@ static void on_accept_direct(corio_loop *loop, int res, unsigned flags, void *us
 	a->id = 0;
 	s->narmed--;
 	if (res >= 0) {
+		corio__direct_note_peer(loop, (unsigned)res, corio__addr_loopback(&a->peer));
 		start_handler(s, CORIO_FD_DIRECT + res);
 	} else {
 		corio__direct_release(loop);
@@ -324,7 +327,8 @@ static int arm_direct(struct server *s)
 		if (corio__direct_reserve(s->loop))
 			break; /* the table is taken: wait for a close */
 		memset(&sqe, 0, sizeof(sqe));
-		io_uring_prep_accept(&sqe, s->lfd, NULL, NULL, 0);
+		a->peer_len = sizeof(a->peer);
+		io_uring_prep_accept(&sqe, s->lfd, (struct sockaddr *)&a->peer, &a->peer_len, 0);
 		/* Any free slot (liburing 2.3's accept_direct gets this wrong). */
 		sqe.file_index = IORING_FILE_INDEX_ALLOC;
 		a->s = s;
