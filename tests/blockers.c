@@ -193,7 +193,7 @@ static int b_readv(int64_t dl)
 	       : corio_readv(fx.pipe[0], iov, 2, -1);
 	if (r >= 0) {
 		assert_memory_equal(a, MSG, 8);
-		assert_memory_equal(b, MSG + 8, MSGLEN - 8);
+		assert_memory_equal(b, &MSG[8], MSGLEN - 8);
 	}
 	if (r < 0) {
 		check_pipe((int)r);
