@@ -320,12 +320,12 @@ static void poll_until(struct cli *c, long long want, const char *a0, const char
 
 /* ------------------------------------------------------------- setup */
 
-static int setup(void **state)
+static int start(bool direct)
 {
-	struct kv_server_opts o = {.addr = "127.0.0.1", .port = 0, .threads = SHARDS};
+	struct kv_server_opts o = {
+		.addr = "127.0.0.1", .port = 0, .threads = SHARDS, .direct = direct};
 	int err;
 
-	(void)state;
 	err = kv_server_start(&srv, &o);
 	if (err == -ENOSYS || err == -EPERM) {
 		fprintf(stderr, "backend %s unavailable here: skipping\n", t_backend());
@@ -335,6 +335,19 @@ static int setup(void **state)
 	port = kv_server_port(srv);
 	assert_true(port > 0);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return start(false);
+}
+
+/* The same server with its connections in direct descriptors. */
+static int setup_direct(void **state)
+{
+	(void)state;
+	return start(true);
 }
 
 static int teardown(void **state)
@@ -1151,5 +1164,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests_name("plain descriptors", tests, setup, teardown) |
+	       cmocka_run_group_tests_name("direct descriptors", tests, setup_direct, teardown);
 }

@@ -25,7 +25,8 @@
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-a addr] [-p port] [-t threads]\n", argv0);
+	fprintf(stderr, "usage: %s [-a addr] [-p port] [-t threads] [-d]\n"
+			"  -d  accept connections into direct descriptors (io_uring)\n", argv0);
 	exit(2);
 }
 
@@ -48,8 +49,11 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int opt, sig, err;
 
-	while ((opt = getopt(argc, argv, "a:p:t:h")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:t:dh")) != -1) {
 		switch (opt) {
+		case 'd':
+			o.direct = true;
+			break;
 		case 'a':
 			o.addr = optarg;
 			break;

@@ -287,7 +287,7 @@ static void conn_main(int fd, void *arg)
 	struct conn cn = {.home = home};
 
 	if (corio_conn_open(&cn.c, fd, &co)) {
-		close(fd);
+		corio_close(fd); /* corio_close: fd may be a direct descriptor */
 		return;
 	}
 	if (batch_init(&cn.b, srv)) {
@@ -307,7 +307,8 @@ static void conn_main(int fd, void *arg)
 static void *serve_main(void *arg)
 {
 	struct kv_shard *sh = arg;
-	int err = corio_serve(sh->srv->lfds[sh->index], conn_main, sh, NULL);
+	struct corio_serve_opts so = {.direct = sh->srv->o.direct};
+	int err = corio_serve(sh->srv->lfds[sh->index], conn_main, sh, &so);
 
 	if (err != -ECANCELED)
 		fprintf(stderr, "kv: loop %u stopped accepting: %s\n", sh->index, strerror(-err));

@@ -5,6 +5,7 @@
 #ifndef KV_SERVER_H
 #define KV_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kv_server;
@@ -14,6 +15,7 @@ struct kv_server_opts {
 	int port;	    /* 0: an ephemeral port (see kv_server_port) */
 	unsigned threads;   /* loops (and shards); 0: one per CPU */
 	size_t max_request; /* bytes of one command; 0: 64 MiB */
+	bool direct;	    /* connections in direct descriptors (io_uring) */
 };
 
 /* Bind one listener per loop, start the pool, serve. Returns 0 or -errno
