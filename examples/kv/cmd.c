@@ -571,9 +571,20 @@ static void exec_op(struct kv_part *p, struct kv_shard *sh, struct kv_op *op, in
 void kv_exec_part(struct kv_part *p, struct kv_shard *sh)
 {
 	int64_t now = corio_now() / CORIO_MSEC;
+	struct kv_op *ops = p->b->ops;
 
-	for (uint32_t i = p->head; p->nops && i != NO_OP; i = p->b->ops[i].next)
-		exec_op(p, sh, &p->b->ops[i], now);
+	if (p->nops > 1) {
+		/* A pipeline: touch every key's slot, then its entry, before
+		 * running any command, so that their cache misses overlap. */
+		for (uint32_t i = p->head; i != NO_OP; i = ops[i].next)
+			if (ops[i].arg)
+				kv_store_prefetch_slot(&sh->store, ops[i].hash);
+		for (uint32_t i = p->head; i != NO_OP; i = ops[i].next)
+			if (ops[i].arg)
+				kv_store_prefetch_entry(&sh->store, ops[i].hash);
+	}
+	for (uint32_t i = p->head; p->nops && i != NO_OP; i = ops[i].next)
+		exec_op(p, sh, &ops[i], now);
 }
 
 /* ------------------------------------------------------- replies (conn) */

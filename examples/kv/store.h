@@ -85,6 +85,25 @@ struct kv_entry *kv_store_find(struct kv_store *s, const char *key, size_t klen,
 			       int64_t now, size_t *slot);
 
 /*
+ * Hints for a batch of lookups: kv_store_prefetch_slot() for every key
+ * first, then kv_store_prefetch_entry(), then the finds. The cache misses
+ * of a batch (the key's slot, then its entry) then overlap instead of
+ * coming one after the other.
+ */
+static inline void kv_store_prefetch_slot(const struct kv_store *s, uint64_t h)
+{
+	__builtin_prefetch(&s->slots[h & s->mask]);
+}
+
+static inline void kv_store_prefetch_entry(const struct kv_store *s, uint64_t h)
+{
+	const struct kv_slot *sl = &s->slots[h & s->mask];
+
+	if (sl->e)
+		__builtin_prefetch(sl->e);
+}
+
+/*
  * Set @key to @val. @slot is where kv_store_find found it, or SIZE_MAX for a
  * key known to be absent. The TTL of an existing key is kept (the caller
  * clears or changes it). Returns the entry, or NULL when out of memory
