@@ -200,24 +200,68 @@ static const char *reason(int status)
 /* What the Connection field of a response says. */
 enum conn_say { SAY_NOTHING, SAY_CLOSE, SAY_KEEP_ALIVE };
 
+/* Appending to a response head without snprintf, which cost more than
+ * the rest of the head's making (perf, wrk at 64 connections). */
+struct head {
+	char *p, *end;
+};
+
+static void put_str(struct head *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > (size_t)(o->end - o->p))
+		n = (size_t)(o->end - o->p);
+	memcpy(o->p, s, n);
+	o->p += n;
+}
+
+static void put_u64(struct head *o, uint64_t v)
+{
+	char d[20];
+	int n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 20);
+	while (n && o->p < o->end)
+		*o->p++ = d[--n];
+}
+
 static int put_head(struct hconn *h, int status, const char *ctype, uint64_t clen,
 		    enum conn_say say, const char *allow)
 {
 	int err = out_room(h, HEAD_ROOM);
-	int k;
+	struct head o;
 
 	if (err)
 		return err;
-	k = snprintf(h->out + h->olen, HEAD_ROOM,
-		     "HTTP/1.1 %d %s\r\nServer: corio\r\nDate: %s\r\n"
-		     "Content-Type: %s\r\nContent-Length: %" PRIu64 "\r\n%s%s%s%s\r\n",
-		     status, reason(status), http_date(), ctype, clen,
-		     say == SAY_CLOSE ? "Connection: close\r\n" :
-		     say == SAY_KEEP_ALIVE ? "Connection: keep-alive\r\n" : "",
-		     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "");
-	if (k < 0 || (unsigned)k >= HEAD_ROOM)
-		return -EOVERFLOW;
-	h->olen += (size_t)k;
+	o.p = h->out + h->olen;
+	o.end = o.p + HEAD_ROOM;
+	put_str(&o, "HTTP/1.1 ");
+	put_u64(&o, (uint64_t)status);
+	put_str(&o, " ");
+	put_str(&o, reason(status));
+	put_str(&o, "\r\nServer: corio\r\nDate: ");
+	put_str(&o, http_date());
+	put_str(&o, "\r\nContent-Type: ");
+	put_str(&o, ctype);
+	put_str(&o, "\r\nContent-Length: ");
+	put_u64(&o, clen);
+	put_str(&o, "\r\n");
+	if (say == SAY_CLOSE)
+		put_str(&o, "Connection: close\r\n");
+	else if (say == SAY_KEEP_ALIVE)
+		put_str(&o, "Connection: keep-alive\r\n");
+	if (allow) {
+		put_str(&o, "Allow: ");
+		put_str(&o, allow);
+		put_str(&o, "\r\n");
+	}
+	put_str(&o, "\r\n");
+	if (o.p == o.end)
+		return -EOVERFLOW; /* no room left: the head was cut */
+	h->olen = (size_t)(o.p - h->out);
 	return 0;
 }
 
