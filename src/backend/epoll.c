@@ -99,6 +99,8 @@ struct efd {
 	uint8_t kind;	 /* enum fd_kind */
 	bool registered; /* we believe epoll has it */
 	bool owned;	 /* a dup made by corio_close for the waiters; closed with them */
+	int8_t stream;	 /* a SOCK_STREAM socket: 1, not: 0, not known yet: -1 */
+	bool drained;	 /* a recv came back short since the last read event */
 };
 
 struct ep {
@@ -178,6 +180,8 @@ static void efd_reset(struct efd *e)
 	e->kind = KIND_UNKNOWN;
 	e->registered = false;
 	e->owned = false;
+	e->stream = -1;
+	e->drained = false;
 }
 
 /* The record of @fd, made if needed; NULL only when out of memory. */
@@ -654,17 +658,48 @@ static bool no_wait(const struct corio__op *op)
 	}
 }
 
+/*
+ * A recv that came back short on a TCP socket emptied its receive queue:
+ * any byte that arrives later raises a new edge. Until that edge the next
+ * recv need not try first (it would get EAGAIN: one system call for
+ * nothing per message in a request-reply exchange). Not for datagrams or
+ * records, where short means one message of several, nor at end of stream,
+ * which raises no further edge.
+ */
+static bool plain_recv(const struct corio__op *op)
+{
+	return op->sqe.opcode == IORING_OP_RECV &&
+	       !(op->sqe.msg_flags & (MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT));
+}
+
+static void note_recv(struct efd *e, const struct corio__op *op, int res)
+{
+	if (!e || !e->registered || !plain_recv(op) || res <= 0 || (unsigned)res >= op->sqe.len)
+		return;
+	if (e->stream < 0) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+
+		e->stream = getsockopt(e->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+			    type == SOCK_STREAM;
+	}
+	e->drained = e->stream;
+}
+
 /* Readiness ops: behind earlier waiters, or try now. */
 static void start_ready(corio_loop *loop, struct corio__op *op)
 {
 	struct efd *e = get_efd(B(loop), op->sqe.fd);
 	int res;
 
-	if (e && !corio__list_empty(&e->q[queue_of(op->sqe.opcode)]) && !no_wait(op)) {
+	if (e && !no_wait(op) &&
+	    (!corio__list_empty(&e->q[queue_of(op->sqe.opcode)]) ||
+	     (e->drained && plain_recv(op)))) {
 		wait_on(loop, op);
 		return;
 	}
 	res = attempt(op);
+	note_recv(e, op, res);
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
 	else
@@ -1055,7 +1090,7 @@ static void ep_cancel(corio_loop *loop, struct corio__op *op)
 
 /* Retry a queue from the front until an op gets EAGAIN. Whether any op
  * moved forward. */
-static bool retry(struct ep *b, struct corio_list *q)
+static bool retry(struct ep *b, struct efd *e, struct corio_list *q)
 {
 	struct corio_list *n;
 	bool moved = false;
@@ -1073,6 +1108,7 @@ static bool retry(struct ep *b, struct corio_list *q)
 
 		if (res == -EAGAIN)
 			break;
+		note_recv(e, op, res);
 		corio__list_remove(n);
 		done_later(b, op, res);
 		moved = true;
@@ -1106,10 +1142,12 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 
 	if (!e)
 		return; /* a number we no longer track */
-	if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		moved |= retry(b, &e->q[Q_READ]);
+	if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		e->drained = false;
+		moved |= retry(b, e, &e->q[Q_READ]);
+	}
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		moved |= retry(b, &e->q[Q_WRITE]);
+		moved |= retry(b, e, &e->q[Q_WRITE]);
 	if (!corio__list_empty(&e->q[Q_POLL]))
 		moved |= wake_pollers(b, &e->q[Q_POLL], ev);
 	/* Progress proves the registration; an event that moved nothing
