@@ -205,6 +205,10 @@ struct corio__bufgroup {
 	struct corio__bufnode *nodes;
 	unsigned nbufs, size, mask;
 	uint16_t bgid;
+	uint16_t *free;	 /* neither lent nor in the ring: most recently used on top */
+	unsigned nfree;
+	unsigned posted; /* in the ring, not taken by the kernel yet */
+	unsigned target; /* how many the ring is topped up to */
 	struct corio__bufgroup *next;
 };
 
@@ -216,16 +220,20 @@ static inline char *corio__bufnode_data(const struct corio__bufnode *n)
 /* The group new receives should use (set up on first use), or NULL when
  * the loop has none (epoll; a kernel without buffer rings). */
 struct corio__bufgroup *corio__bufs_current(corio_loop *loop);
-/* Receives ran the ring dry: add a group twice as large, up to the limit.
+/* Receives ran the ring dry: keep more buffers in it, or, when every
+ * buffer is lent out, add a group twice as large, up to the limit.
  * 0, or -ENOBUFS at the limit. */
 int corio__bufs_grow(corio_loop *loop);
-/* The node of buffer @bid of @g, as a CQE reported it. */
+/* The node of buffer @bid of @g, which a CQE says the kernel took. */
 static inline struct corio__bufnode *corio__bufs_node(struct corio__bufgroup *g, unsigned bid)
 {
+	g->posted--;
 	return &g->nodes[bid];
 }
-/* Give a buffer back to the kernel. */
+/* Give a buffer back (it goes to the ring at the next refill). */
 void corio__bufs_put(struct corio__bufnode *n);
+/* Top the rings up before the kernel looks at them (each loop turn). */
+void corio__bufs_refill(corio_loop *loop);
 /*
  * Direct descriptors (io_uring). The table of registered files is set up on
  * first use: 0 when ready, -errno when this loop cannot have one (epoll, an

@@ -629,6 +629,7 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 	}
 	if (!u->wake_armed)
 		arm_wake(loop);
+	corio__bufs_refill(loop);
 	submit = flush_sq(ring);
 	u->rings_queued = false; /* they go with this enter */
 	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);

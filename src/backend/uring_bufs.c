@@ -13,6 +13,14 @@
  *
  * Ring memory must be page-aligned; liburing 2.3 has no io_uring_setup_buf_ring,
  * so it is mmap'ed and registered here.
+ *
+ * The ring holds only some of a group's buffers (target, 64 at first).
+ * The kernel takes buffers from a ring in order, so a ring holding all of
+ * them would cycle every receive through the whole group, and each copy
+ * would land in memory long out of cache. Buffers given back go on a stack
+ * instead, and each loop turn tops the ring up from its top: the most
+ * recently used buffers, still in cache. When a receive finds the ring
+ * empty while buffers wait on the stack, the target doubles.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,7 +49,30 @@ static void group_free(struct uring *u, struct corio__bufgroup *g, bool register
 	if (g->base)
 		munmap(g->base, (size_t)g->nbufs * g->size);
 	free(g->nodes);
+	free(g->free);
 	free(g);
+}
+
+static void refill(struct corio__bufgroup *g)
+{
+	int n = 0;
+
+	while (g->posted < g->target && g->nfree) {
+		unsigned bid = g->free[--g->nfree];
+
+		io_uring_buf_ring_add(g->br, g->base + (size_t)bid * g->size, g->size,
+				      (uint16_t)bid, (int)g->mask, n++);
+		g->posted++;
+	}
+	if (n)
+		io_uring_buf_ring_advance(g->br, n);
+}
+
+void corio__bufs_refill(corio_loop *loop)
+{
+	for (struct corio__bufgroup *g = U(loop)->bufs; g; g = g->next)
+		if (g->posted < g->target && g->nfree)
+			refill(g);
 }
 
 static int group_add(corio_loop *loop, unsigned nbufs)
@@ -60,6 +91,7 @@ static int group_add(corio_loop *loop, unsigned nbufs)
 	g->mask = (unsigned)io_uring_buf_ring_mask(nbufs);
 	g->bgid = (uint16_t)(u->bufs ? u->bufs->bgid + 1 : 0);
 	g->nodes = calloc(nbufs, sizeof(*g->nodes));
+	g->free = calloc(nbufs, sizeof(*g->free));
 	g->br = mmap(NULL, nbufs * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	g->base = mmap(NULL, (size_t)nbufs * g->size, PROT_READ | PROT_WRITE,
@@ -68,7 +100,7 @@ static int group_add(corio_loop *loop, unsigned nbufs)
 		g->br = NULL;
 	if (g->base == MAP_FAILED)
 		g->base = NULL;
-	if (!g->nodes || !g->br || !g->base) {
+	if (!g->nodes || !g->free || !g->br || !g->base) {
 		group_free(u, g, false);
 		return -ENOMEM;
 	}
@@ -84,10 +116,11 @@ static int group_add(corio_loop *loop, unsigned nbufs)
 	}
 	for (unsigned i = 0; i < nbufs; i++) {
 		g->nodes[i].g = g;
-		io_uring_buf_ring_add(g->br, g->base + (size_t)i * g->size, g->size, (uint16_t)i,
-				      (int)g->mask, (int)i);
+		g->free[i] = (uint16_t)(nbufs - 1 - i); /* buffer 0 on top */
 	}
-	io_uring_buf_ring_advance(g->br, (int)nbufs);
+	g->nfree = nbufs;
+	g->target = nbufs < 64 ? nbufs : 64;
+	refill(g);
 	g->next = u->bufs;
 	u->bufs = g;
 	u->buf_total += nbufs;
@@ -109,8 +142,16 @@ struct corio__bufgroup *corio__bufs_current(corio_loop *loop)
 int corio__bufs_grow(corio_loop *loop)
 {
 	struct uring *u = U(loop);
-	unsigned n = u->bufs ? u->bufs->nbufs * 2 : u->buf_first;
+	struct corio__bufgroup *g = u->bufs;
+	unsigned n = g ? g->nbufs * 2 : u->buf_first;
 
+	if (g && (g->nfree || g->posted)) {
+		/* Buffers to spare: a deeper ring, not a new group. */
+		if (g->target < g->nbufs)
+			g->target *= 2;
+		refill(g);
+		return 0;
+	}
 	if (n > 32768)
 		n = 32768;
 	if (u->buf_total + n > u->buf_max)
@@ -125,9 +166,7 @@ void corio__bufs_put(struct corio__bufnode *n)
 
 	n->next = NULL;
 	n->len = n->off = 0;
-	io_uring_buf_ring_add(g->br, g->base + (size_t)bid * g->size, g->size, (uint16_t)bid,
-			      (int)g->mask, 0);
-	io_uring_buf_ring_advance(g->br, 1);
+	g->free[g->nfree++] = (uint16_t)bid;
 }
 
 void corio__bufs_fini(corio_loop *loop)
