@@ -344,8 +344,6 @@ static void messages_span_buffers(void **state)
 		assert_true(t.st.coalesced > 0); /* lines did span buffers */
 }
 
-static void tcp_pair(int sv[2]);
-
 /* ------------------------------------- peekv, buffered, peek deadlines */
 
 struct gather {
@@ -403,7 +401,7 @@ static void peekv_gathers_buffers(void **state)
 	corio_fiber *f;
 
 	(void)state;
-	tcp_pair(t.sv);
+	t_tcp_pair(&t.sv[1], &t.sv[0]);
 	assert_int_equal(corio_spawn(loop, &f, gather_main, &t, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_join(f, NULL);
@@ -541,24 +539,11 @@ static void *sends_main(void *a)
 	return NULL;
 }
 
-static void tcp_pair(int sv[2])
-{
-	int port, lfd = t_listen_tcp(&port);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-	sv[1] = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(sv[1], (struct sockaddr *)&a, sizeof(a)), 0);
-	sv[0] = accept(lfd, NULL, NULL);
-	assert_true(sv[0] >= 0);
-	close(lfd);
-}
-
 static void sends(bool zc)
 {
 	struct sends t = {.len = 8u << 20, .zc = zc};
 
-	tcp_pair(t.sv);
+	t_tcp_pair(&t.sv[1], &t.sv[0]);
 	t_run(sends_main, &t);
 	close(t.sv[1]);
 	assert_int_equal(t.sent, (ssize_t)t.len);
@@ -622,7 +607,7 @@ static void peer_reset_mid_send(void **state)
 	struct reset t;
 
 	(void)state;
-	tcp_pair(t.sv);
+	t_tcp_pair(&t.sv[1], &t.sv[0]);
 	t_run(reset_main, &t); /* a SIGPIPE would kill the test here */
 	close(t.sv[0]);
 	assert_true(t.res == -ECONNRESET || t.res == -EPIPE);

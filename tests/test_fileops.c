@@ -45,22 +45,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static corio_fiber *spawn(corio_fiber_fn fn, void *arg)
-{
-	corio_fiber *f;
-
-	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void *join(corio_fiber *f)
-{
-	void *res = NULL;
-
-	assert_int_equal(corio_join(f, &res), 0);
-	return res;
-}
-
 /* ----------------------------------------------- offsets and position */
 
 static void *offsets_body(void *arg)
@@ -244,16 +228,16 @@ static void *fifo_body(void *arg)
 	/* O_RDWR: the open does not wait for a writer. */
 	fd = corio_openat(AT_FDCWD, path, O_RDWR | O_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	f = spawn(fifo_reader, (void *)(intptr_t)fd);
+	f = t_spawn(fifo_reader, (void *)(intptr_t)fd);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(corio_yield(), 0);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), -ECANCELED);
-	f = spawn(fifo_reader, (void *)(intptr_t)fd);
+	assert_int_equal((intptr_t)t_join(f), -ECANCELED);
+	f = t_spawn(fifo_reader, (void *)(intptr_t)fd);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(corio_yield(), 0);
 	assert_int_equal(corio_write(fd, "f", 1, -1), 1);
-	assert_int_equal((intptr_t)join(f), 1);
+	assert_int_equal((intptr_t)t_join(f), 1);
 	assert_int_equal(corio_read_until(fd, &c, 1, -1, corio_now() + CORIO_MSEC), -ETIMEDOUT);
 	assert_int_equal(corio_close(fd), 0);
 	return NULL;
@@ -296,9 +280,9 @@ static void *many_body(void *arg)
 			       0600);
 	assert_true(many_fd >= 0);
 	for (int i = 0; i < NFIB; i++)
-		f[i] = spawn(block_job, (void *)(intptr_t)i);
+		f[i] = t_spawn(block_job, (void *)(intptr_t)i);
 	for (int i = 0; i < NFIB; i++)
-		join(f[i]);
+		t_join(f[i]);
 	assert_int_equal(corio_statx(many_fd, "", AT_EMPTY_PATH, STATX_SIZE, &st), 0);
 	assert_int_equal(st.stx_size, (uint64_t)NFIB * BLK);
 	assert_int_equal(corio_close(many_fd), 0);

@@ -45,29 +45,6 @@ static int64_t soon(void)
 	return corio_now() + 10 * CORIO_SEC;
 }
 
-static corio_fiber *spawn(corio_fiber_fn fn, void *arg)
-{
-	corio_fiber *f;
-
-	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void *join(corio_fiber *f)
-{
-	void *res = NULL;
-
-	assert_int_equal(corio_join(f, &res), 0);
-	return res;
-}
-
-/* Let the other fibers run until they park (a few loop turns). */
-static void turns(int n)
-{
-	while (n-- > 0)
-		assert_int_equal(corio_yield(), 0);
-}
-
 static void fill(char *buf, size_t len, unsigned seed)
 {
 	for (size_t i = 0; i < len; i++)
@@ -169,10 +146,10 @@ static void *pipe_partial_body(void *arg)
 	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
 	w.fd = p[1];
 	r.fd = p[0];
-	fr = spawn(reader, &r);
-	fw = spawn(writer, &w);
-	join(fw);
-	join(fr);
+	fr = t_spawn(reader, &r);
+	fw = t_spawn(writer, &w);
+	t_join(fw);
+	t_join(fr);
 	assert_memory_equal(src, dst, PIPE_BYTES);
 	/* The pipe stayed blocking: corio does not change its flags. */
 	assert_false(fcntl(p[0], F_GETFL) & O_NONBLOCK);
@@ -208,7 +185,7 @@ static void *socket_partial_body(void *arg)
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	r.fd = sv[1];
-	fr = spawn(reader, &r);
+	fr = t_spawn(reader, &r);
 	while (off < PIPE_BYTES) {
 		ssize_t n = corio_send(sv[0], src + off, PIPE_BYTES - off, 0);
 
@@ -218,7 +195,7 @@ static void *socket_partial_body(void *arg)
 		off += (size_t)n;
 	}
 	assert_true(short_send);
-	join(fr);
+	t_join(fr);
 	assert_memory_equal(src, dst, PIPE_BYTES);
 	close(sv[0]);
 	close(sv[1]);
@@ -261,18 +238,18 @@ static void *storm_body(void *arg)
 	t_socketpair(sv);
 	storm_fd = sv[0];
 	for (int i = 0; i < STORM; i++)
-		f[i] = spawn(storm_reader, (void *)(intptr_t)i);
-	turns(2); /* all parked */
+		f[i] = t_spawn(storm_reader, (void *)(intptr_t)i);
+	t_turns(2); /* all parked */
 	for (int i = 0; i < STORM; i++)
 		out[i] = (unsigned char)i;
 	for (int i = 0; i < STORM; i += 7) {
 		int n = STORM - i < 7 ? STORM - i : 7;
 
 		assert_int_equal(corio_send(sv[1], out + i, (size_t)n, 0), n);
-		turns(1);
+		t_turns(1);
 	}
 	for (int i = 0; i < STORM; i++)
-		join(f[i]);
+		t_join(f[i]);
 	for (int i = 0; i < STORM; i++) {
 		assert_true(storm_got[i] < STORM);
 		assert_int_equal(seen[storm_got[i]], 0);
@@ -328,10 +305,10 @@ static void *acceptor(void *arg)
 
 		assert_true(fd >= 0);
 		assert_int_equal(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
-		conns[i] = spawn(echo_conn, (void *)(intptr_t)fd);
+		conns[i] = t_spawn(echo_conn, (void *)(intptr_t)fd);
 	}
 	for (int i = 0; i < CLIENTS; i++)
-		join(conns[i]);
+		t_join(conns[i]);
 	return NULL;
 }
 
@@ -355,7 +332,7 @@ static void *client(void *arg)
 	/* Connected now, and the kernel knows it. */
 	assert_int_equal(corio_connect(fd, (struct sockaddr *)&a, sizeof(a)), -EISCONN);
 	r.fd = fd;
-	fr = spawn(reader, &r);
+	fr = t_spawn(reader, &r);
 	while (off < TCP_BYTES) {
 		size_t n = TCP_BYTES - off < 3333 ? TCP_BYTES - off : 3333;
 		ssize_t w = corio_send(fd, out + off, n, 0);
@@ -363,7 +340,7 @@ static void *client(void *arg)
 		assert_true(w > 0);
 		off += (size_t)w;
 	}
-	join(fr);
+	t_join(fr);
 	assert_memory_equal(out, in, TCP_BYTES);
 	assert_int_equal(corio_shutdown(fd, SHUT_WR), 0);
 	assert_int_equal(corio_recv(fd, in, 1, 0), 0); /* the server closed */
@@ -379,12 +356,12 @@ static void *tcp_body(void *arg)
 
 	(void)arg;
 	tcp_lfd = t_listen_tcp(&tcp_port); /* a blocking listener */
-	acc = spawn(acceptor, NULL);
+	acc = t_spawn(acceptor, NULL);
 	for (int i = 0; i < CLIENTS; i++)
-		c[i] = spawn(client, (void *)(intptr_t)i);
+		c[i] = t_spawn(client, (void *)(intptr_t)i);
 	for (int i = 0; i < CLIENTS; i++)
-		join(c[i]);
-	join(acc);
+		t_join(c[i]);
+	t_join(acc);
 	close(tcp_lfd);
 	return NULL;
 }
@@ -449,18 +426,18 @@ static void *eof_body(void *arg)
 	(void)arg;
 	/* A waiting recv sees the peer's close as end of stream. */
 	t_socketpair(sv);
-	f = spawn(recv_one, (void *)(intptr_t)sv[0]);
-	turns(2);
+	f = t_spawn(recv_one, (void *)(intptr_t)sv[0]);
+	t_turns(2);
 	close(sv[1]);
-	assert_int_equal((intptr_t)join(f), 0);
+	assert_int_equal((intptr_t)t_join(f), 0);
 	assert_int_equal(corio_recv(sv[0], &p, 1, 0), 0);
 	assert_int_equal(corio_close(sv[0]), 0);
 	/* Same for a read on a pipe whose writer goes away. */
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	f = spawn(read_one, (void *)(intptr_t)p[0]);
-	turns(2);
+	f = t_spawn(read_one, (void *)(intptr_t)p[0]);
+	t_turns(2);
 	close(p[1]);
-	assert_int_equal((intptr_t)join(f), 0);
+	assert_int_equal((intptr_t)t_join(f), 0);
 	close(p[0]);
 	return NULL;
 }
@@ -469,18 +446,6 @@ static void peer_close_eof(void **state)
 {
 	(void)state;
 	t_run(eof_body, NULL);
-}
-
-static void tcp_pair(int *c, int *s)
-{
-	int port, l = t_listen_tcp(&port);
-	struct sockaddr_in a = loopback(port);
-
-	*c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(*c, (struct sockaddr *)&a, sizeof(a)), 0);
-	*s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(*s >= 0);
-	close(l);
 }
 
 static void *reset_body(void *arg)
@@ -492,12 +457,12 @@ static void *reset_body(void *arg)
 	(void)arg;
 	/* The peer aborts (RST): the waiting recv gets -ECONNRESET, and a
 	 * send after that -EPIPE, without SIGPIPE (MSG_NOSIGNAL). */
-	tcp_pair(&c, &s);
-	f = spawn(recv_one, (void *)(intptr_t)c);
-	turns(2);
+	t_tcp_pair(&c, &s);
+	f = t_spawn(recv_one, (void *)(intptr_t)c);
+	t_turns(2);
 	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(s);
-	assert_int_equal((intptr_t)join(f), -ECONNRESET);
+	assert_int_equal((intptr_t)t_join(f), -ECONNRESET);
 	assert_int_equal(corio_send(c, "x", 1, 0), -EPIPE);
 	assert_int_equal(corio_close(c), 0);
 	/* A pipe without a reader: -EPIPE (SIGPIPE ignored here: unlike
@@ -529,10 +494,10 @@ static void after_short_reads(int r, int w)
 	corio_fiber *f;
 
 	/* A waiting recv (the fd is now watched) that comes back short. */
-	f = spawn(recv_64, (void *)(intptr_t)r);
-	turns(2);
+	f = t_spawn(recv_64, (void *)(intptr_t)r);
+	t_turns(2);
 	assert_int_equal(send(w, "0123456789", 10, 0), 10);
-	assert_int_equal((intptr_t)join(f), 10);
+	assert_int_equal((intptr_t)t_join(f), 10);
 	/* More, sent before the next recv starts. */
 	assert_int_equal(send(w, "abcde", 5, 0), 5);
 	assert_int_equal(corio_recv(r, buf, sizeof(buf), 0), 5);
@@ -552,7 +517,7 @@ static void *short_body(void *arg)
 	corio_fiber *f;
 
 	(void)arg;
-	tcp_pair(&c, &s);
+	t_tcp_pair(&c, &s);
 	after_short_reads(c, s);
 	close(s);
 	assert_int_equal(corio_close(c), 0);
@@ -562,10 +527,10 @@ static void *short_body(void *arg)
 	assert_int_equal(corio_close(u[0]), 0);
 	/* Datagrams: a short one says nothing of the next. */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, u), 0);
-	f = spawn(recv_64, (void *)(intptr_t)u[0]);
-	turns(2);
+	f = t_spawn(recv_64, (void *)(intptr_t)u[0]);
+	t_turns(2);
 	assert_int_equal(send(u[1], "a", 1, 0), 1);
-	assert_int_equal((intptr_t)join(f), 1);
+	assert_int_equal((intptr_t)t_join(f), 1);
 	assert_int_equal(send(u[1], "bb", 2, 0), 2);
 	assert_int_equal(send(u[1], "ccc", 3, 0), 3);
 	assert_int_equal(corio_recv(u[0], buf, sizeof(buf), 0), 2);
@@ -694,44 +659,44 @@ static void *cancel_body(void *arg)
 	for (int dl = 0; dl < 2; dl++) {
 		args[0] = sv[0];
 		args[1] = dl;
-		f = spawn(recv_until, args);
-		turns(2);
+		f = t_spawn(recv_until, args);
+		t_turns(2);
 		assert_int_equal(corio_cancel(f), 0);
-		assert_int_equal((intptr_t)join(f), -ECANCELED);
+		assert_int_equal((intptr_t)t_join(f), -ECANCELED);
 	}
 	/* Asked twice: the call stays suspended until its completion, so
 	 * both requests are for it, and the call after it is not hit. */
-	f = spawn(recv_then_nop, (void *)(intptr_t)sv[0]);
-	turns(2);
+	f = t_spawn(recv_then_nop, (void *)(intptr_t)sv[0]);
+	t_turns(2);
 	assert_int_equal(corio_cancel(f), 0);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), 0);
+	assert_int_equal((intptr_t)t_join(f), 0);
 	assert_int_equal(corio_send(sv[1], "k", 1, 0), 1);
-	turns(2);
+	t_turns(2);
 	assert_int_equal(readable(sv[0]), 1);
 	assert_int_equal(corio_recv(sv[0], &c, 1, 0), 1);
 
 	/* poll and accept too. */
-	f = spawn(poll_wait, (void *)(intptr_t)sv[0]);
-	turns(2);
+	f = t_spawn(poll_wait, (void *)(intptr_t)sv[0]);
+	t_turns(2);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), -ECANCELED);
+	assert_int_equal((intptr_t)t_join(f), -ECANCELED);
 	l = t_listen_tcp(&port);
-	f = spawn(accept_wait, (void *)(intptr_t)l);
-	turns(2);
+	f = t_spawn(accept_wait, (void *)(intptr_t)l);
+	t_turns(2);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), -ECANCELED);
+	assert_int_equal((intptr_t)t_join(f), -ECANCELED);
 	close(l);
 
 	/* The completion API: the callback comes from the loop, not from
 	 * inside corio_async_cancel, and only once. */
 	id = corio_async_recv(corio_loop_current(), sv[0], &c, 1, 0, async_cb, &ar);
 	assert_true(id > 0);
-	turns(2);
+	t_turns(2);
 	assert_int_equal(ar.calls, 0);
 	assert_int_equal(corio_async_cancel(corio_loop_current(), id), 0);
 	assert_int_equal(ar.calls, 0);
-	turns(2);
+	t_turns(2);
 	assert_int_equal(ar.calls, 1);
 	assert_int_equal(ar.res, -ECANCELED);
 	assert_int_equal(corio_async_cancel(corio_loop_current(), id), -ENOENT);
@@ -802,13 +767,13 @@ static void *many_body(void *arg)
 	(void)arg;
 	for (int i = 0; i < NPAIRS; i++) {
 		t_socketpair(sv[i]);
-		f[i] = spawn(recv_one, (void *)(intptr_t)sv[i][0]);
+		f[i] = t_spawn(recv_one, (void *)(intptr_t)sv[i][0]);
 	}
-	turns(2);
+	t_turns(2);
 	for (int i = NPAIRS - 1; i >= 0; i--)
 		assert_int_equal(corio_send(sv[i][1], "m", 1, 0), 1);
 	for (int i = 0; i < NPAIRS; i++) {
-		assert_int_equal((intptr_t)join(f[i]), 1);
+		assert_int_equal((intptr_t)t_join(f[i]), 1);
 		close(sv[i][0]);
 		close(sv[i][1]);
 	}
@@ -860,10 +825,10 @@ static void *reuse_body(void *arg)
 	old0 = p[0];
 	for (int round = 0; round < 3; round++) {
 		r.fd = p[0];
-		f = spawn(reuse_reader, &r);
-		turns(2); /* it waits */
+		f = t_spawn(reuse_reader, &r);
+		t_turns(2); /* it waits */
 		assert_int_equal(write(p[1], &"abc"[round], 1), 1);
-		join(f);
+		t_join(f);
 		assert_int_equal(r.res, 1);
 		assert_int_equal(r.c, "abc"[round]);
 		if (with_corio) {
@@ -956,20 +921,20 @@ static void *reuse_kind_body(void *arg)
 							    hook), 0);
 	r.fd = p[0];
 	r.res = 1;
-	f = spawn(reuse_reader, &r);
+	f = t_spawn(reuse_reader, &r);
 	if (on_epoll())
 		assert_int_equal(corio_read(hook[0], &v, sizeof(v), -1), 8);
 	else
-		turns(3);
+		t_turns(3);
 	assert_int_equal(corio_cancel(f), 0);
 	if (on_epoll()) {
 		assert_int_equal(write(hook[1], &v, sizeof(v)), sizeof(v));
 		corio__epoll_set_pool_hook(corio_loop_current(), NULL, NULL);
 	}
-	turns(2);
+	t_turns(2);
 	/* Had the read been blocking somewhere, this byte would be its. */
 	assert_int_equal(write(p[1], "q", 1), 1);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.res, -ECANCELED);
 	assert_int_equal(corio_read(p[0], &c, 1, -1), 1);
 	assert_int_equal(c, 'q');
@@ -977,10 +942,10 @@ static void *reuse_kind_body(void *arg)
 	close(hook[1]);
 	/* And the pipe's number (it waited: registered), now a file again. */
 	r.res = 1;
-	f = spawn(reuse_reader, &r);
-	turns(2);
+	f = t_spawn(reuse_reader, &r);
+	t_turns(2);
 	assert_int_equal(write(p[1], "p", 1), 1);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.c, 'p');
 	close(p[0]);
 	close(p[1]);
@@ -1028,16 +993,16 @@ static void *close_waiting_body(void *arg)
 	(void)arg;
 	t_socketpair(sv);
 	r.fd = sv[0];
-	f = spawn(recv_into, &r);
-	turns(2);
+	f = t_spawn(recv_into, &r);
+	t_turns(2);
 	assert_int_equal(corio_close(sv[0]), 0);
 	t_socketpair(nsv);
 	assert_int_equal(nsv[0], sv[0]); /* the number is reused */
 	assert_int_equal(write(nsv[1], "n", 1), 1);
-	turns(3);
+	t_turns(3);
 	assert_int_equal(r.res, 1); /* still waiting */
 	assert_int_equal(write(sv[1], "o", 1), 1);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.res, 1);
 	assert_int_equal(r.c, 'o');
 	assert_int_equal(corio_recv(nsv[0], &c, 1, 0), 1);
@@ -1051,11 +1016,11 @@ static void *close_waiting_body(void *arg)
 	/* Cancelled instead: same, the file closes after. */
 	t_socketpair(sv);
 	r.fd = sv[0];
-	f = spawn(recv_into, &r);
-	turns(2);
+	f = t_spawn(recv_into, &r);
+	t_turns(2);
 	assert_int_equal(corio_close(sv[0]), 0);
 	assert_int_equal(corio_cancel(f), 0);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.res, -ECANCELED);
 	assert_int_equal(corio_recv(sv[1], &c, 1, 0), 0);
 	close(sv[1]);
@@ -1089,10 +1054,10 @@ static void *poll_body(void *arg)
 	/* Waits, then sees the write. */
 	a[0] = p[0];
 	a[1] = POLLIN;
-	f = spawn(poll_events, a);
-	turns(2);
+	f = t_spawn(poll_events, a);
+	t_turns(2);
 	assert_int_equal(write(p[1], "x", 1), 1);
-	assert_int_equal((intptr_t)join(f), POLLIN);
+	assert_int_equal((intptr_t)t_join(f), POLLIN);
 	/* Level, not edge: still readable, so at once again. */
 	assert_int_equal(corio_poll(p[0], POLLIN), POLLIN);
 	close(p[1]);
@@ -1105,15 +1070,15 @@ static void *poll_body(void *arg)
 	t_socketpair(sv);
 	in[0] = sv[0];
 	in[1] = POLLIN;
-	g = spawn(poll_events, in);
-	turns(2);
+	g = t_spawn(poll_events, in);
+	t_turns(2);
 	a[0] = sv[0];
 	a[1] = POLLOUT;
-	f = spawn(poll_events, a);
-	assert_int_equal((intptr_t)join(f), POLLOUT);
+	f = t_spawn(poll_events, a);
+	assert_int_equal((intptr_t)t_join(f), POLLOUT);
 	/* The peer's close wakes the reader, with the hang-up. */
 	close(sv[1]);
-	res = (int)(intptr_t)join(g);
+	res = (int)(intptr_t)t_join(g);
 	assert_true(res & POLLIN);
 	assert_true(res & (POLLHUP | POLLRDHUP));
 	close(sv[0]);
@@ -1151,21 +1116,21 @@ static void *flags_body(void *arg)
 	/* MSG_WAITALL on a stream gathers both halves. */
 	t_socketpair(sv);
 	r.fd = sv[0];
-	f = spawn(waitall_recv, &r);
-	turns(2);
+	f = t_spawn(waitall_recv, &r);
+	t_turns(2);
 	assert_int_equal(corio_send(sv[1], "hel", 3, 0), 3);
-	turns(3);
+	t_turns(3);
 	assert_int_equal(r.res, 1); /* still waiting for the rest */
 	assert_int_equal(corio_send(sv[1], "lo!", 3, 0), 3);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.res, 6);
 	/* Cancelled halfway: the bytes it has are returned, not lost. */
-	f = spawn(waitall_recv, &r);
-	turns(2);
+	f = t_spawn(waitall_recv, &r);
+	t_turns(2);
 	assert_int_equal(corio_send(sv[1], "abcd", 4, 0), 4);
-	turns(3);
+	t_turns(3);
 	assert_int_equal(corio_cancel(f), 0);
-	join(f);
+	t_join(f);
 	assert_int_equal(r.res, 4);
 	assert_int_equal(readable(sv[0]), 0);
 	/* MSG_DONTWAIT: -EAGAIN instead of a wait. */
@@ -1210,8 +1175,8 @@ static void *eventfd_body(void *arg)
 
 	(void)arg;
 	assert_true(efd >= 0);
-	f = spawn(reuse_reader, &r); /* a 1-byte read: -EINVAL from eventfd */
-	join(f);
+	f = t_spawn(reuse_reader, &r); /* a 1-byte read: -EINVAL from eventfd */
+	t_join(f);
 	assert_int_equal(r.res, -EINVAL);
 	assert_int_equal(corio_write(efd, &five, sizeof(five), -1), 8);
 	assert_int_equal(corio_read(efd, &v, sizeof(v), -1), 8);
@@ -1251,14 +1216,14 @@ static void *tty_body(void *arg)
 	assert_int_equal(unlockpt(m), 0);
 	tty_fd = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
 	assert_true(tty_fd >= 0);
-	f = spawn(tty_reader, NULL);
-	turns(3);
+	f = t_spawn(tty_reader, NULL);
+	t_turns(3);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), -ECANCELED);
-	f = spawn(tty_reader, NULL);
-	turns(3);
+	assert_int_equal((intptr_t)t_join(f), -ECANCELED);
+	f = t_spawn(tty_reader, NULL);
+	t_turns(3);
 	assert_int_equal(corio_write(m, "hi\n", 3, -1), 3);
-	assert_int_equal((intptr_t)join(f), 3);
+	assert_int_equal((intptr_t)t_join(f), 3);
 	assert_memory_equal(tty_buf, "hi\n", 3);
 	close(tty_fd);
 	close(m);

@@ -48,28 +48,6 @@ static void run_fiber(corio_loop *loop, corio_fiber_fn fn, void *arg)
 	assert_int_equal(corio_join(f, NULL), 0);
 }
 
-static corio_fiber *spawn(corio_fiber_fn fn, void *arg)
-{
-	corio_fiber *f;
-
-	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
-	return f;
-}
-
-static void *join(corio_fiber *f)
-{
-	void *res = NULL;
-
-	assert_int_equal(corio_join(f, &res), 0);
-	return res;
-}
-
-static void turns(int n)
-{
-	while (n-- > 0)
-		assert_int_equal(corio_yield(), 0);
-}
-
 /* ------------------------------------------------------ the job hook */
 
 struct hold {
@@ -203,14 +181,14 @@ static void *queued_running_body(void *arg)
 	/* B has not started: taken back, -ECANCELED, from the loop. */
 	assert_int_equal(corio_async_cancel(t->loop, ib), 0);
 	assert_int_equal(b.calls, 0);
-	turns(2);
+	t_turns(2);
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.res, -ECANCELED);
 
 	/* A runs: the cancellation cannot stop it; its result comes when it
 	 * ends, and it is the real one. */
 	assert_int_equal(corio_async_cancel(t->loop, ia), 0);
-	turns(3);
+	t_turns(3);
 	assert_int_equal(a.calls, 0);
 	let_go(&t->h);
 	while (!a.calls)
@@ -219,20 +197,20 @@ static void *queued_running_body(void *arg)
 
 	/* The same from a fiber: corio_cancel leaves it suspended in the
 	 * call until the job is over, and the call returns the real result. */
-	f = spawn(fsync_fiber, (void *)(intptr_t)t->fd);
+	f = t_spawn(fsync_fiber, (void *)(intptr_t)t->fd);
 	wait_started(&t->h);
 	assert_int_equal(corio_cancel(f), 0);
-	turns(3);
+	t_turns(3);
 	let_go(&t->h);
-	assert_int_equal((intptr_t)join(f), 0);
+	assert_int_equal((intptr_t)t_join(f), 0);
 
 	/* And a queued one from a fiber: -ECANCELED at once. */
 	ia = corio_async_fsync(t->loop, t->fd, on_done, &a);
 	wait_started(&t->h);
-	f = spawn(fsync_fiber, (void *)(intptr_t)t->fd);
-	turns(2);
+	f = t_spawn(fsync_fiber, (void *)(intptr_t)t->fd);
+	t_turns(2);
 	assert_int_equal(corio_cancel(f), 0);
-	assert_int_equal((intptr_t)join(f), -ECANCELED);
+	assert_int_equal((intptr_t)t_join(f), -ECANCELED);
 	let_go(&t->h);
 	a.calls = 0;
 	while (!a.calls)
@@ -289,7 +267,7 @@ static void *deadline_body(void *arg)
 	/* Timers fire in deadline order: when this sleep ends, the open's
 	 * deadline has passed and its cancellation was asked for. */
 	assert_int_equal(corio_sleep_until(deadline + CORIO_MSEC), 0);
-	turns(2);
+	t_turns(2);
 	assert_int_equal(c.calls, 0); /* it cannot be interrupted */
 	let_go(&t->h);
 	/* Read-write: a FIFO open that never waits, and lets the job's end. */
@@ -409,9 +387,9 @@ static void *many_body(void *arg)
 
 	(void)arg;
 	for (int i = 0; i < JOBS; i++)
-		f[i] = spawn(file_job, (void *)(intptr_t)i);
+		f[i] = t_spawn(file_job, (void *)(intptr_t)i);
 	for (int i = 0; i < JOBS; i++)
-		join(f[i]);
+		t_join(f[i]);
 	assert_true(pool_threads() <= 3);
 	return NULL;
 }
