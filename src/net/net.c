@@ -345,6 +345,17 @@ static int arm_direct(struct server *s)
 	return 0;
 }
 
+/* A failed accept: 0 to accept again (now, or after a back-off while
+ * short of descriptors or memory), or the error that ends serving. */
+static int accept_failed(struct server *s, int err, int64_t *backoff)
+{
+	if (retry_now(err))
+		return 0;
+	if (!transient(err))
+		return err;
+	return back_off(s, backoff);
+}
+
 /* On io_uring: one multishot accept, or direct accepts. */
 static int serve_uring(struct server *s)
 {
@@ -374,11 +385,7 @@ static int serve_uring(struct server *s)
 			s->direct = false; /* no IORING_FILE_INDEX_ALLOC before 5.19 */
 			continue;
 		}
-		if (retry_now(err))
-			continue;
-		if (!transient(err))
-			return err;
-		err = back_off(s, &backoff);
+		err = accept_failed(s, err, &backoff);
 		if (err)
 			return err;
 	}
@@ -401,11 +408,7 @@ static int serve_plain(struct server *s)
 			start_handler(s, fd);
 			continue;
 		}
-		if (retry_now(fd))
-			continue;
-		if (!transient(fd))
-			return fd;
-		err = back_off(s, &backoff);
+		err = accept_failed(s, fd, &backoff);
 		if (err)
 			return err;
 	}
