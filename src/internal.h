@@ -131,6 +131,14 @@ struct corio__op_pool {
 	struct corio_list free;
 };
 
+/* ----------------------------------------------- channel element buffers */
+
+/* The ring of elements behind corio_chan and corio_xchan (sync.c). */
+int corio__elems_init(struct corio__elems *q, size_t elem_size, size_t cap); /* 0, -EINVAL, -ENOMEM */
+void corio__elems_fini(struct corio__elems *q);
+bool corio__elems_push(struct corio__elems *q, const void *elem); /* false: full */
+bool corio__elems_pop(struct corio__elems *q, void *elem);	   /* false: empty */
+
 /* ------------------------------------------------------------ the backend */
 
 /*

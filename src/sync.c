@@ -213,32 +213,57 @@ struct chan_wait {
 	void *elem;
 };
 
-int corio_chan_init(corio_chan *ch, size_t elem_size, size_t capacity)
+int corio__elems_init(struct corio__elems *q, size_t elem_size, size_t cap)
 {
-	memset(ch, 0, sizeof(*ch));
-	corio__list_init(&ch->senders);
-	corio__list_init(&ch->receivers);
-	if (elem_size == 0 || (capacity && elem_size > SIZE_MAX / capacity))
+	memset(q, 0, sizeof(*q));
+	if (elem_size == 0 || (cap && elem_size > SIZE_MAX / cap))
 		return -EINVAL;
-	ch->elem_size = elem_size;
-	ch->cap = capacity;
-	if (capacity) {
-		ch->buf = malloc(elem_size * capacity);
-		if (!ch->buf)
+	q->elem_size = elem_size;
+	q->cap = cap;
+	if (cap) {
+		q->buf = malloc(elem_size * cap);
+		if (!q->buf)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-void corio_chan_destroy(corio_chan *ch)
+void corio__elems_fini(struct corio__elems *q)
 {
-	free(ch->buf);
-	ch->buf = NULL;
+	free(q->buf);
+	q->buf = NULL;
 }
 
-static unsigned char *slot(corio_chan *ch, size_t i)
+bool corio__elems_push(struct corio__elems *q, const void *elem)
 {
-	return ch->buf + ((ch->head + i) % ch->cap) * ch->elem_size;
+	if (q->count == q->cap)
+		return false;
+	memcpy(q->buf + ((q->head + q->count) % q->cap) * q->elem_size, elem, q->elem_size);
+	q->count++;
+	return true;
+}
+
+bool corio__elems_pop(struct corio__elems *q, void *elem)
+{
+	if (!q->count)
+		return false;
+	memcpy(elem, q->buf + q->head * q->elem_size, q->elem_size);
+	q->head = (q->head + 1) % q->cap;
+	q->count--;
+	return true;
+}
+
+int corio_chan_init(corio_chan *ch, size_t elem_size, size_t capacity)
+{
+	memset(ch, 0, sizeof(*ch));
+	corio__list_init(&ch->senders);
+	corio__list_init(&ch->receivers);
+	return corio__elems_init(&ch->q, elem_size, capacity);
+}
+
+void corio_chan_destroy(corio_chan *ch)
+{
+	corio__elems_fini(&ch->q);
 }
 
 static struct chan_wait *first_chan_waiter(struct corio_list *q)
@@ -256,37 +281,29 @@ int corio_chan_try_send(corio_chan *ch, const void *elem)
 		return -EPIPE;
 	r = first_chan_waiter(&ch->receivers);
 	if (r) {
-		memcpy(r->elem, elem, ch->elem_size);
+		memcpy(r->elem, elem, ch->q.elem_size);
 		corio__wake(&r->w, 0);
 		return 0;
 	}
-	if (ch->count == ch->cap)
-		return -EAGAIN;
-	memcpy(slot(ch, ch->count), elem, ch->elem_size);
-	ch->count++;
-	return 0;
+	return corio__elems_push(&ch->q, elem) ? 0 : -EAGAIN;
 }
 
 int corio_chan_try_recv(corio_chan *ch, void *elem)
 {
 	struct chan_wait *s;
 
-	if (ch->count) {
-		memcpy(elem, slot(ch, 0), ch->elem_size);
-		ch->head = (ch->head + 1) % ch->cap;
-		ch->count--;
+	if (corio__elems_pop(&ch->q, elem)) {
 		/* A slot opened: move a parked sender's element in. */
 		s = first_chan_waiter(&ch->senders);
 		if (s) {
-			memcpy(slot(ch, ch->count), s->elem, ch->elem_size);
-			ch->count++;
+			corio__elems_push(&ch->q, s->elem);
 			corio__wake(&s->w, 0);
 		}
 		return 0;
 	}
 	s = first_chan_waiter(&ch->senders); /* rendezvous, or a full buffer of 0 */
 	if (s) {
-		memcpy(elem, s->elem, ch->elem_size);
+		memcpy(elem, s->elem, ch->q.elem_size);
 		corio__wake(&s->w, 0);
 		return 0;
 	}
@@ -351,7 +368,7 @@ void corio_chan_close(corio_chan *ch)
 
 size_t corio_chan_len(const corio_chan *ch)
 {
-	return ch->count;
+	return ch->q.count;
 }
 
 /* -------------------------------------------------------------- waitgroup */

@@ -63,10 +63,14 @@ CORIO_API int corio_event_wait_until(corio_event *e, int64_t deadline);
  * makes a rendezvous channel: send waits for a receiver. After close, send
  * returns -EPIPE and recv drains what is buffered, then returns -EPIPE.
  */
-typedef struct corio_chan {
-	/* private */
+struct corio__elems { /* private: a channel's buffered elements */
 	unsigned char *buf;
 	size_t elem_size, cap, head, count;
+};
+
+typedef struct corio_chan {
+	/* private */
+	struct corio__elems q;
 	bool closed;
 	struct corio_list senders, receivers;
 } corio_chan;

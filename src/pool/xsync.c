@@ -272,8 +272,7 @@ int64_t corio_xsem_value(corio_xsem *sem)
 struct xchan {
 	_Atomic int lock;
 	bool closed;
-	unsigned char *buf;
-	size_t elem_size, cap, head, count;
+	struct corio__elems q;
 	struct corio_list senders, receivers;
 };
 _Static_assert(sizeof(struct xchan) <= sizeof(corio_xchan), "corio_xchan too small");
@@ -291,29 +290,14 @@ int corio_xchan_init(corio_xchan *chan, size_t elem_size, size_t capacity)
 	memset(ch, 0, sizeof(*ch));
 	corio__list_init(&ch->senders);
 	corio__list_init(&ch->receivers);
-	if (elem_size == 0 || (capacity && elem_size > SIZE_MAX / capacity))
-		return -EINVAL;
-	ch->elem_size = elem_size;
-	ch->cap = capacity;
-	if (capacity) {
-		ch->buf = malloc(elem_size * capacity);
-		if (!ch->buf)
-			return -ENOMEM;
-	}
-	return 0;
+	return corio__elems_init(&ch->q, elem_size, capacity);
 }
 
 void corio_xchan_destroy(corio_xchan *chan)
 {
 	struct xchan *ch = (struct xchan *)chan;
 
-	free(ch->buf);
-	ch->buf = NULL;
-}
-
-static unsigned char *xslot(struct xchan *ch, size_t i)
-{
-	return ch->buf + ((ch->head + i) % ch->cap) * ch->elem_size;
+	corio__elems_fini(&ch->q);
 }
 
 static struct xchan_wait *take_chan_waiter(struct corio_list *q)
@@ -333,36 +317,28 @@ static int send_locked(struct xchan *ch, const void *elem, struct xchan_wait **w
 		return -EPIPE;
 	r = take_chan_waiter(&ch->receivers);
 	if (r) {
-		memcpy(r->elem, elem, ch->elem_size);
+		memcpy(r->elem, elem, ch->q.elem_size);
 		*wake = r;
 		return 0;
 	}
-	if (ch->count == ch->cap)
-		return -EAGAIN;
-	memcpy(xslot(ch, ch->count), elem, ch->elem_size);
-	ch->count++;
-	return 0;
+	return corio__elems_push(&ch->q, elem) ? 0 : -EAGAIN;
 }
 
 static int recv_locked(struct xchan *ch, void *elem, struct xchan_wait **wake)
 {
 	struct xchan_wait *s;
 
-	if (ch->count) {
-		memcpy(elem, xslot(ch, 0), ch->elem_size);
-		ch->head = (ch->head + 1) % ch->cap;
-		ch->count--;
+	if (corio__elems_pop(&ch->q, elem)) {
 		s = take_chan_waiter(&ch->senders);
 		if (s) {
-			memcpy(xslot(ch, ch->count), s->elem, ch->elem_size);
-			ch->count++;
+			corio__elems_push(&ch->q, s->elem);
 			*wake = s;
 		}
 		return 0;
 	}
 	s = take_chan_waiter(&ch->senders);
 	if (s) {
-		memcpy(elem, s->elem, ch->elem_size);
+		memcpy(elem, s->elem, ch->q.elem_size);
 		*wake = s;
 		return 0;
 	}
