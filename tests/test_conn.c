@@ -344,6 +344,208 @@ static void messages_span_buffers(void **state)
 		assert_true(t.st.coalesced > 0); /* lines did span buffers */
 }
 
+/* ------------------------- messages about a receive buffer's size */
+
+/*
+ * A line parser (peek, then peek_more until '\n') over lines whose sizes sit
+ * just under, at and just over the receive-buffer size, between odd-sized
+ * lines that move where the buffers begin and end. A line of up to
+ * max_buffered bytes must be assembled wherever the boundaries fall, a
+ * longer one gives -EMSGSIZE, on both backends alike.
+ *
+ * As much of the stream as the socket takes is queued before the reader
+ * starts, so that on io_uring the receive fills whole buffers (a line left
+ * over plus a whole buffer is the case that must not fail); the rest is
+ * sent while the reader reads.
+ */
+struct sized {
+	int sv[2];
+	const size_t *sizes; /* line lengths, '\n' included */
+	size_t n, max_buffered;
+	char *stream;
+	size_t total, queued;
+	size_t lines, bad;
+	ssize_t end;
+	struct corio_conn_stats st;
+};
+
+static char sized_byte(size_t line, size_t i)
+{
+	return (char)('a' + (line * 7 + i) % 26);
+}
+
+static void sized_stream(struct sized *t)
+{
+	char *p;
+
+	t->total = 0;
+	for (size_t k = 0; k < t->n; k++)
+		t->total += t->sizes[k];
+	p = t->stream = malloc(t->total);
+	assert_non_null(p);
+	for (size_t k = 0; k < t->n; k++) {
+		for (size_t i = 0; i + 1 < t->sizes[k]; i++)
+			*p++ = sized_byte(k, i);
+		*p++ = '\n';
+	}
+	while (t->queued < t->total) {
+		ssize_t n = send(t->sv[1], t->stream + t->queued, t->total - t->queued,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		t->queued += (size_t)n;
+	}
+}
+
+static void *sized_writer(void *a)
+{
+	struct sized *t = a;
+	size_t rest = t->total - t->queued;
+
+	assert_int_equal(corio_send_all(t->sv[1], t->stream + t->queued, rest, 0), (ssize_t)rest);
+	corio_shutdown(t->sv[1], SHUT_WR);
+	return NULL;
+}
+
+static void *sized_reader(void *a)
+{
+	struct sized *t = a;
+	struct corio_conn_opts o = {.max_buffered = t->max_buffered};
+	const char *nl = NULL;
+	corio_conn *c;
+	const void *p;
+	ssize_t n;
+
+	assert_int_equal(corio_conn_open(&c, t->sv[0], &o), 0);
+	for (;;) {
+		n = corio_conn_peek(c, &p);
+		while (n > 0 && !(nl = memchr(p, '\n', (size_t)n)))
+			n = corio_conn_peek_more(c, &p);
+		if (n <= 0)
+			break;
+		size_t len = (size_t)(nl - (const char *)p) + 1;
+
+		if (t->lines >= t->n || len != t->sizes[t->lines]) {
+			t->bad++;
+		} else {
+			for (size_t i = 0; i + 1 < len; i++)
+				if (((const char *)p)[i] != sized_byte(t->lines, i)) {
+					t->bad++;
+					break;
+				}
+		}
+		t->lines++;
+		corio_conn_consume(c, len);
+	}
+	t->end = n;
+	/* The rest is a line too long for us: drop it, up to the end. */
+	while (n == -EMSGSIZE || n > 0) {
+		n = corio_conn_peek(c, &p);
+		if (n > 0)
+			corio_conn_consume(c, (size_t)n);
+	}
+	corio_conn_stats(c, &t->st, sizeof(t->st));
+	corio_conn_close(c);
+	return NULL;
+}
+
+static void *sized_main(void *a)
+{
+	struct sized *t = a;
+	corio_fiber *r, *w;
+
+	r = t_spawn(sized_reader, t);
+	w = t_spawn(sized_writer, t);
+	t_join(w);
+	t_join(r);
+	return NULL;
+}
+
+static struct sized run_sized(unsigned recv_buffer_size, size_t max_buffered,
+			      const size_t *sizes, size_t n, size_t want_lines, ssize_t want_end)
+{
+	struct sized t = {.sizes = sizes, .n = n, .max_buffered = max_buffered};
+
+	t_tcp_pair(&t.sv[1], &t.sv[0]);
+	sized_stream(&t);
+	t_run_opts(sized_main, &t, &(struct corio_loop_opts){.recv_buffer_size = recv_buffer_size});
+	close(t.sv[1]);
+	free(t.stream);
+	assert_int_equal(t.bad, 0);
+	assert_int_equal(t.lines, want_lines);
+	assert_int_equal(t.end, want_end);
+	return t;
+}
+
+#define KB64 ((size_t)65536)
+
+/* The defaults: 64 KiB receive buffers and max_buffered 64 KiB. A line as
+ * long as max_buffered fits even when it starts in the middle of a buffer;
+ * one byte more does not. */
+static void lines_of_buffer_size(void **state)
+{
+	static const size_t sizes[] = {100,	 KB64 - 1, 37,	 KB64,	    1,	  KB64 - 1,
+				       KB64,	 5000,	   KB64, KB64 - 1, 64000, KB64,
+				       KB64 + 1};
+	size_t n = sizeof(sizes) / sizeof(sizes[0]);
+
+	(void)state;
+	run_sized(0, 0, sizes, n, n - 1, -EMSGSIZE);
+}
+
+/* max_buffered above the buffer size: lines of one, two and three buffers
+ * (and a byte either side) are all assembled. */
+static void lines_over_buffer_size(void **state)
+{
+	static const size_t sizes[] = {3,	     KB64 - 1,	   KB64,	 KB64 + 1, 999,
+				       2 * KB64 + 3, 3 * KB64 - 1, 3 * KB64 + 1, 10};
+
+	(void)state;
+	run_sized(0, 4 * KB64, sizes, sizeof(sizes) / sizeof(sizes[0]),
+		  sizeof(sizes) / sizeof(sizes[0]), 0);
+}
+
+/* Small receive buffers, max_buffered four of them: under, at and over
+ * both sizes. */
+static void lines_small_buffers(void **state)
+{
+	static const size_t sizes[] = {4095, 4096, 4097, 1,    16383, 16384,
+				       77,   16384, 4096, 4095, 16385};
+	size_t n = sizeof(sizes) / sizeof(sizes[0]);
+
+	(void)state;
+	run_sized(4096, 16384, sizes, n, n - 1, -EMSGSIZE);
+}
+
+/* Receive buffers as large as max_buffered, all queued before the first
+ * read, so that every buffer the reader gets is full. */
+static void lines_at_max_buffered(void **state)
+{
+	static const size_t sizes[] = {100, 4095, 37, 4096, 1, 4096, 2000, 4095, 4096, 4097};
+	size_t n = sizeof(sizes) / sizeof(sizes[0]);
+
+	(void)state;
+	run_sized(4096, 4096, sizes, n, n - 1, -EMSGSIZE);
+}
+
+/* 1 MiB of 1000-byte lines with the default options: every line arrives. */
+static void thousand_byte_lines(void **state)
+{
+	enum { N = 1048 };
+	static size_t sizes[N];
+	struct sized t;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++)
+		sizes[i] = 1000;
+	t = run_sized(0, 0, sizes, N, N, 0);
+	/* Only the lines that span two buffers are copied: after each, the
+	 * reader is back in the kernel's buffer (at most a chunk of 4 KiB and
+	 * the line's start are copied per buffer). */
+	assert_true(t.st.coalesced <= t.st.recv_completions * (4096 + 1000));
+}
+
 /* ------------------------------------- peekv, buffered, peek deadlines */
 
 struct gather {
@@ -839,6 +1041,11 @@ int main(void)
 		cmocka_unit_test(thousand_connections),
 		cmocka_unit_test(dry_ring),
 		cmocka_unit_test(messages_span_buffers),
+		cmocka_unit_test(lines_of_buffer_size),
+		cmocka_unit_test(lines_over_buffer_size),
+		cmocka_unit_test(lines_small_buffers),
+		cmocka_unit_test(lines_at_max_buffered),
+		cmocka_unit_test(thousand_byte_lines),
 		cmocka_unit_test(peekv_gathers_buffers),
 		cmocka_unit_test(consume_zero_keeps_peek),
 		cmocka_unit_test(partial_sends),

@@ -90,7 +90,8 @@ typedef struct corio_conn corio_conn;
 
 struct corio_conn_opts {
 	int64_t read_timeout;  /* a read waits at most this long (ns); 0: no limit */
-	size_t max_buffered;   /* peek_more coalesces at most this much; 0: 64 KiB */
+	size_t max_buffered;   /* peek_more assembles at most this much; 0: 64 KiB
+				  (see corio_conn_peek_more) */
 	size_t zc_threshold;   /* writes of this size or more use SEND_ZC; 0: the
 				  default, 64 KiB, and never to a loopback peer
 				  (measured slower there); SIZE_MAX: never */
@@ -119,6 +120,16 @@ CORIO_API ssize_t corio_conn_peek(corio_conn *c, const void **data);
  * more bytes and, if they arrive in separate buffers, making them
  * contiguous). For parsers that need more of a message. Returns -EMSGSIZE
  * when max_buffered would be exceeded, 0 at end of stream.
+ *
+ * Sizing: the bytes counted against max_buffered are the unconsumed ones,
+ * from the first byte not yet consumed. A message of up to max_buffered
+ * bytes is always assembled, wherever the kernel's receive buffers begin
+ * and end and whatever their size (corio_loop_opts.recv_buffer_size), on
+ * both backends; a longer one gets -EMSGSIZE. So consume what has been
+ * parsed before asking for more, and set max_buffered to the largest
+ * message the protocol allows (a connection may hold that much memory of
+ * its own while a message spans buffers). Only such messages are copied:
+ * once they are consumed, peek reads the kernel's buffers in place again.
  */
 CORIO_API ssize_t corio_conn_peek_more(corio_conn *c, const void **data);
 

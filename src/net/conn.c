@@ -16,8 +16,11 @@
  *     and re-arms when its reader wants more.
  *
  * The stage: contiguous memory of the conn's own, in front of the buffer
- * list. peek_more copies there when a message spans buffers; plain mode
- * (epoll, or no buffer rings) receives straight into it.
+ * list. peek_more copies there when a message spans buffers (as much of a
+ * buffer as max_buffered allows, the rest staying in the buffer), and the
+ * reader goes back to the buffers in place once it has consumed what came
+ * before them; plain mode (epoll, or no buffer rings) receives straight
+ * into it.
  *
  * Closing cancels the receive and waits for its last completion before the
  * buffers go back and the conn is freed (DESIGN rule 1).
@@ -34,6 +37,7 @@
 
 #define FLOW_MAX 64u
 #define STAGE_MIN 16384u
+#define STAGE_CHUNK 4096u
 #define DEFAULT_MAX_BUFFERED (64u * 1024)
 /*
  * Zero-copy sends. To a peer on this machine (loopback) the kernel copies
@@ -64,6 +68,7 @@ struct corio_conn {
 	char *stage;
 	size_t soff, slen, scap;
 	size_t want; /* plain mode: room to have for the next receive */
+	size_t staged_head; /* the stage's last bytes, copied from the head buffer */
 
 	int end; /* 0: open; 1: end of stream; < 0: the error that ended it */
 	struct corio__wait *reader;
@@ -388,22 +393,44 @@ static void pop_buffer(corio_conn *c)
 	if (!c->head)
 		c->tail = NULL;
 	c->held--;
+	c->staged_head = 0;
 	corio__bufs_put(n);
 }
 
-/* Append the front buffer's unread bytes to the stage. */
+/*
+ * Copy the next bytes of the front buffer to the end of the stage: at least
+ * as many as the stage holds (so a growing message takes a logarithmic
+ * number of peek_more calls), at least STAGE_CHUNK, and never beyond
+ * max_buffered. What is not copied stays in the buffer, behind the stage, so
+ * a message of up to max_buffered bytes is assembled wherever the kernel's
+ * buffers begin and end (a single buffer may be as large as max_buffered).
+ * The buffer keeps the bytes that were copied from it too: once the reader
+ * has consumed the stage down to them, consume() drops the stage and points
+ * back into the buffer, so only messages that span buffers pay for a copy.
+ */
 static int stage_buffer(corio_conn *c)
 {
 	struct corio__bufnode *n = c->head;
-	size_t len = n->len - n->off;
-	int err = stage_reserve(c, len, c->o.max_buffered);
+	size_t len = n->len - n->off, used = c->slen - c->soff;
+	size_t chunk = used > STAGE_CHUNK ? used : STAGE_CHUNK;
+	int err;
 
+	if (used >= c->o.max_buffered)
+		return -EMSGSIZE;
+	if (len > chunk)
+		len = chunk;
+	if (len > c->o.max_buffered - used)
+		len = c->o.max_buffered - used;
+	err = stage_reserve(c, len, c->o.max_buffered);
 	if (err)
 		return err;
 	memcpy(c->stage + c->slen, corio__bufnode_data(n) + n->off, len);
 	c->slen += len;
 	c->st.coalesced += len;
-	pop_buffer(c);
+	n->off += (uint32_t)len;
+	c->staged_head += len;
+	if (n->off == n->len)
+		pop_buffer(c);
 	return 0;
 }
 
@@ -442,6 +469,8 @@ ssize_t corio_conn_peek_more(corio_conn *c, const void **data)
 
 void corio_conn_consume(corio_conn *c, size_t n)
 {
+	size_t left;
+
 	/* Nothing consumed: what the last peek showed is still unread, and
 	 * a following peek_more must still return more than that. */
 	if (!n)
@@ -452,8 +481,10 @@ void corio_conn_consume(corio_conn *c, size_t n)
 		if (c->slen > c->soff) {
 			k = c->slen - c->soff < n ? c->slen - c->soff : n;
 			c->soff += k;
-			if (c->soff == c->slen)
+			if (c->soff == c->slen) {
 				c->soff = c->slen = 0;
+				c->staged_head = 0;
+			}
 		} else if (c->head) {
 			struct corio__bufnode *b = c->head;
 
@@ -465,6 +496,14 @@ void corio_conn_consume(corio_conn *c, size_t n)
 			break; /* more than was buffered: ignore the excess */
 		}
 		n -= k;
+	}
+	/* What is left of the stage is a copy of bytes the head buffer still
+	 * holds: read them there again (see stage_buffer). */
+	left = c->slen - c->soff;
+	if (left && left <= c->staged_head) {
+		c->head->off -= (uint32_t)left;
+		c->soff = c->slen = 0;
+		c->staged_head = 0;
 	}
 	c->last_peek = 0;
 }
