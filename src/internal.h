@@ -304,6 +304,7 @@ struct corio__stack_pool {
 	struct corio__stack_slab *slabs;
 	size_t page;
 	unsigned cache;	   /* resident free stacks to keep */
+	size_t nstacks;	   /* stacks carved from slabs (in use or free) */
 	unsigned resident; /* resident free stacks now */
 };
 
@@ -394,6 +395,7 @@ struct corio_loop {
 	size_t default_stack;
 
 	size_t live_fibers;   /* not yet ended */
+	size_t unjoined;      /* ended, waiting in zombies for a join */
 	size_t pending_async; /* async ops and timers not yet completed */
 	size_t inflight;      /* ops in the backend */
 

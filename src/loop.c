@@ -301,11 +301,17 @@ const char *corio_loop_backend(const corio_loop *loop)
 
 void corio_loop_stats(const corio_loop *loop, struct corio_loop_stats *out, size_t size)
 {
+	struct corio_loop_stats st;
+
 	if (!loop || !out)
 		return;
-	if (size > sizeof(loop->stats))
-		size = sizeof(loop->stats);
-	memcpy(out, &loop->stats, size);
+	st = loop->stats;
+	st.fibers_live = loop->live_fibers;
+	st.fibers_unjoined = loop->unjoined;
+	st.stacks = loop->stacks.nstacks;
+	if (size > sizeof(st))
+		size = sizeof(st);
+	memcpy(out, &st, size);
 }
 
 void corio__loop_close(corio_loop *loop)

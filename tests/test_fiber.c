@@ -161,10 +161,12 @@ static void *self_detach_body(void *arg)
 static void detach_self(void **state)
 {
 	corio_loop *loop = t_loop();
+	corio_fiber *f;
 
 	(void)state;
 	detached_ran = 0;
-	assert_int_equal(corio_spawn(loop, NULL, self_detach_body, NULL, NULL), 0);
+	/* A handle, or the fiber would be detached from the start. */
+	assert_int_equal(corio_spawn(loop, &f, self_detach_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(detached_ran, 1);
 	corio_loop_destroy(loop);
@@ -579,6 +581,94 @@ static void stack_reuse(void **state)
 	corio_loop_destroy(loop);
 }
 
+/* ------------------------------------------------ spawn without a handle */
+
+/*
+ * corio_spawn(loop, NULL, ...) makes a detached fiber: a million of them
+ * (a hundred thousand under valgrind), spawned in batches, leave nothing
+ * behind. Checked on the loop's own accounting: no fiber left unjoined, no
+ * fiber alive but the spawner, and the stacks stay at what one batch needs.
+ */
+enum { BATCH = 50 }; /* under the stack cache (64): no madvise per fiber */
+static long nohandle_ran;
+
+static void *nohandle_child(void *arg)
+{
+	(void)arg;
+	nohandle_ran++;
+	return NULL;
+}
+
+static void *nohandle_body(void *arg)
+{
+	long total = *(long *)arg;
+	struct corio_loop_stats st;
+	uint64_t stacks_after_first = 0;
+
+	for (long spawned = 0; spawned < total;) {
+		for (int i = 0; i < BATCH; i++, spawned++)
+			assert_int_equal(corio_spawn(NULL, NULL, nohandle_child, NULL, NULL), 0);
+		while (nohandle_ran < spawned)
+			corio_yield();
+		corio_loop_stats(corio_loop_current(), &st, sizeof(st));
+		assert_int_equal(st.fibers_live, 1); /* this one */
+		assert_int_equal(st.fibers_unjoined, 0);
+		if (!stacks_after_first)
+			stacks_after_first = st.stacks;
+		assert_int_equal(st.stacks, stacks_after_first);
+	}
+	/* One batch's stacks, rounded up to whole slabs of them. */
+	assert_true(stacks_after_first >= BATCH + 1 && stacks_after_first <= BATCH + 1 + 64);
+	return NULL;
+}
+
+static void spawn_without_handle(void **state)
+{
+	long total = t_under_valgrind() ? 100000 : 1000000;
+	corio_loop *loop = t_loop();
+	struct corio_loop_stats st;
+	corio_fiber *f;
+
+	(void)state;
+	nohandle_ran = 0;
+	assert_int_equal(corio_spawn(loop, &f, nohandle_body, &total, NULL), 0);
+	assert_int_equal(corio_loop_run(loop), 0);
+	t_join(f);
+	assert_int_equal(nohandle_ran, total);
+	corio_loop_stats(loop, &st, sizeof(st));
+	assert_int_equal(st.fibers_spawned, (uint64_t)total + 1);
+	assert_int_equal(st.fibers_live, 0);
+	assert_int_equal(st.fibers_unjoined, 0);
+	corio_loop_destroy(loop);
+}
+
+/* An ended fiber with a handle is counted until it is joined. */
+static void *unjoined_body(void *arg)
+{
+	struct corio_loop_stats st;
+	corio_fiber *f = t_spawn(ret_arg_plus_one, arg);
+
+	t_turns(2);
+	corio_loop_stats(corio_loop_current(), &st, sizeof(st));
+	assert_int_equal(st.fibers_live, 1);
+	assert_int_equal(st.fibers_unjoined, 1);
+	t_join(f);
+	corio_loop_stats(corio_loop_current(), &st, sizeof(st));
+	assert_int_equal(st.fibers_unjoined, 0);
+	f = t_spawn(ret_arg_plus_one, arg);
+	t_turns(2);
+	assert_int_equal(corio_detach(f), 0);
+	corio_loop_stats(corio_loop_current(), &st, sizeof(st));
+	assert_int_equal(st.fibers_unjoined, 0);
+	return NULL;
+}
+
+static void unjoined_counted(void **state)
+{
+	(void)state;
+	t_run(unjoined_body, NULL);
+}
+
 /* ------------------------------------------- calls made outside a fiber */
 
 static void outside_checks(void)
@@ -662,6 +752,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(spawn_join_result),
+		cmocka_unit_test(spawn_without_handle),
+		cmocka_unit_test(unjoined_counted),
 		cmocka_unit_test(join_waits_for_end),
 		cmocka_unit_test(join_outside_after_end),
 		cmocka_unit_test(detach_runs_to_end),

@@ -1,8 +1,8 @@
 /*
  * corio: stackful fibers.
  *
- * A fiber runs on one loop, on its own stack (mmap'ed, with a guard page, from
- * a per-loop pool). Fibers are cooperative: one runs until it blocks in a
+ * A fiber runs on one loop, on its own stack (mmap'ed from a per-loop pool,
+ * with a 16 KiB guard region below it). Fibers are cooperative: one runs until it blocks in a
  * corio call, yields or returns. Blocking calls (corio/io.h, corio/sync.h,
  * corio_sleep) suspend only the calling fiber.
  *
@@ -37,8 +37,9 @@ struct corio_fiber_opts {
 /*
  * Create a fiber running fn(arg) on @loop (NULL: the calling thread's loop).
  * It starts at the loop's next turn. @opts may be NULL. On success returns 0
- * and, if @out is not NULL, sets *out. Errors: -EINVAL (no loop), -ENOMEM.
- * Must be called on the loop's thread.
+ * and, if @out is not NULL, sets *out. With @out NULL the fiber is detached
+ * (nothing could join it), whatever opts->detached says. Errors: -EINVAL
+ * (no loop), -ENOMEM. Must be called on the loop's thread.
  */
 CORIO_API int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *arg,
 			  const struct corio_fiber_opts *opts);

@@ -106,6 +106,11 @@ struct corio_loop_stats {
 	uint64_t wakes_elided;	 /* messages sent by this loop to a target that was awake */
 	uint64_t msgs_received;	 /* messages run by this loop */
 	uint64_t sleeps;	 /* times the loop blocked in the kernel */
+	/* Gauges (the state now, not counts): what the loop holds. */
+	uint64_t fibers_live;	  /* fibers that have not ended */
+	uint64_t fibers_unjoined; /* ended fibers waiting for corio_join (each keeps
+				     its record until joined or detached) */
+	uint64_t stacks;	  /* fiber stacks mapped: in use, or free for reuse */
 };
 
 /* Copy the loop's counters into @out (at most @size bytes, for ABI growth). */

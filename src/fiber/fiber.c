@@ -63,6 +63,8 @@ static void switch_to_loop(corio_fiber *f)
 
 static void release(corio_fiber *f)
 {
+	if (corio__list_linked(&f->all) && f->state == CORIO__FIBER_DONE)
+		f->loop->unjoined--; /* it waited in loop->zombies */
 	corio__list_remove(&f->all);
 	free(f);
 }
@@ -75,8 +77,10 @@ static __attribute__((noreturn)) void fiber_exit(corio_fiber *f)
 	f->state = CORIO__FIBER_DONE;
 	loop->live_fibers--;
 	corio__list_remove(&f->all);
-	if (!f->detached)
+	if (!f->detached) {
 		corio__list_push_back(&loop->zombies, &f->all);
+		loop->unjoined++;
+	}
 	j = corio__list_pop_front(&f->joiners);
 	if (j) {
 		/* Handed to that joiner, which frees f when it resumes: until
@@ -216,7 +220,8 @@ int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *ar
 	f->fn = fn;
 	f->arg = arg;
 	f->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
-	f->detached = opts && opts->detached;
+	/* Without a handle nobody could join it: it must release itself. */
+	f->detached = !out || (opts && opts->detached);
 	corio__list_init(&f->runq);
 	corio__list_init(&f->joiners);
 	corio__list_push_back(&loop->fibers, &f->all);

@@ -158,6 +158,7 @@ static int grow(struct corio__stack_pool *p, struct corio__stack_class *c)
 	}
 	slab->next = p->slabs;
 	p->slabs = slab;
+	p->nstacks += n;
 	return 0;
 }
 
