@@ -9,7 +9,11 @@
  *    terminals alike, so standard input and output need no special case;
  *  - errors as -errno values: a file that cannot be opened or read is
  *    reported and skipped, and the exit code is 1; an error writing
- *    standard output ends the copy.
+ *    standard output ends the copy;
+ *  - SIGPIPE as an error: when the reader of standard output goes away
+ *    (`cat big | head`), the write fails with -EPIPE instead of killing the
+ *    process (corio/signal.h); cat then stops quietly, with the status it
+ *    had, as a filter whose reader has all it wanted should.
  *
  * Usage: cat [FILE]...    (no FILE, or "-", reads standard input)
  *
@@ -87,6 +91,8 @@ static void *run(void *arg)
 	for (int i = 0; i < nfiles; i++) {
 		int err = copy(files[i]);
 
+		if (err == -EPIPE)
+			break; /* nobody reads any more: done */
 		if (err < 0) {
 			fprintf(stderr, "cat: write error: %s\n", strerror(-err));
 			return (void *)(intptr_t)1;

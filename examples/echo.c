@@ -9,9 +9,10 @@
  *    the handler echoes straight out of the kernel's buffers, all that has
  *    arrived in one writev (peekv, writev, consume): no system call and no
  *    copy per read;
- *  - signals as I/O: SIGINT and SIGTERM are read from a signalfd by a fiber,
- *    which stops the loop; corio_loop_destroy() then cancels what is still
- *    waiting, and waits for the kernel to give back every buffer;
+ *  - signals as I/O: a fiber waits for SIGINT or SIGTERM
+ *    (corio_signal_wait) and stops the loop; corio_loop_destroy() then
+ *    cancels what is still waiting, and waits for the kernel to give back
+ *    every buffer;
  *  - errors as values: a client's reset ends its fiber with -ECONNRESET or
  *    -EPIPE (never SIGPIPE); running out of descriptors makes the accept loop
  *    back off, not die.
@@ -34,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <corio.h>
@@ -76,22 +76,20 @@ static void *acceptor(void *arg)
 /* Waits for SIGINT or SIGTERM, then stops the loop. */
 static void *signals(void *arg)
 {
-	struct signalfd_siginfo si;
-	ssize_t n = corio_read((int)(intptr_t)arg, &si, sizeof(si), -1);
+	int sig = corio_signal_wait(arg, NULL);
 
-	if (n == (ssize_t)sizeof(si))
-		fprintf(stderr, "echo: %s, stopping\n", strsignal((int)si.ssi_signo));
+	if (sig > 0)
+		fprintf(stderr, "echo: %s, stopping\n", strsignal(sig));
 	corio_loop_stop(corio_loop_current());
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	struct corio_fiber_opts detached = {.detached = true};
 	const char *host;
 	corio_loop *loop;
 	sigset_t mask;
-	int port, sfd, lfd, err, status = 1;
+	int port, lfd, err, status = 1;
 
 	if (argc > 1 && !strcmp(argv[1], "--direct")) {
 		direct = true;
@@ -104,29 +102,25 @@ int main(int argc, char **argv)
 	}
 	host = argc > 1 ? argv[1] : "127.0.0.1";
 	port = argc > 2 ? atoi(argv[2]) : 7000;
-	/* Block the signals before any thread exists: only the signalfd sees them. */
+	/* Blocked before any thread exists (every thread inherits the mask),
+	 * so that the signals stay pending until the fiber takes them. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		perror("echo: signalfd");
-		return 1;
-	}
 	lfd = corio_listen_tcp(host, port, 0, 0);
 	if (lfd < 0) {
 		fprintf(stderr, "echo: cannot listen on %s:%d: %s\n", host, port, strerror(-lfd));
-		goto out_sfd;
+		return 1;
 	}
 	err = corio_loop_create(&loop, NULL);
 	if (err) {
 		fprintf(stderr, "echo: cannot create the loop: %s\n", strerror(-err));
 		goto out_listen;
 	}
-	err = corio_spawn(loop, NULL, signals, (void *)(intptr_t)sfd, &detached);
+	err = corio_spawn(loop, NULL, signals, &mask, NULL);
 	if (!err)
-		err = corio_spawn(loop, NULL, acceptor, (void *)(intptr_t)lfd, &detached);
+		err = corio_spawn(loop, NULL, acceptor, (void *)(intptr_t)lfd, NULL);
 	if (err) {
 		fprintf(stderr, "echo: cannot start: %s\n", strerror(-err));
 		goto out_loop;
@@ -143,7 +137,5 @@ out_loop:
 	corio_loop_destroy(loop);
 out_listen:
 	close(lfd);
-out_sfd:
-	close(sfd);
 	return status;
 }

@@ -11,6 +11,7 @@
  *   corio/sync.h   mutex, condition, event, channel, wait group
  *   corio/pool.h   thread per core: a pool of loops, messages, cross-loop sync
  *   corio/net.h    TCP: listen, serve, connections with a buffered reader
+ *   corio/signal.h waiting for signals in a fiber; the signal mask; SIGPIPE
  */
 #ifndef CORIO_H
 #define CORIO_H
@@ -23,5 +24,6 @@
 #include "corio/sync.h"
 #include "corio/pool.h"
 #include "corio/net.h"
+#include "corio/signal.h"
 
 #endif

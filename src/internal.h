@@ -18,6 +18,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "corio.h"
@@ -428,6 +429,12 @@ struct corio_loop {
 };
 
 extern __thread corio_loop *corio__tls_loop;
+
+/* SIGPIPE becomes -EPIPE unless the program chose (once; corio/signal.h). */
+void corio__sigpipe_setup(void);
+/* Block the signals a thread does not raise on itself, for a thread about to
+ * be started (it inherits the mask); *old gets the mask to restore. */
+int corio__block_signals(sigset_t *old);
 
 /* Log a line to stderr, prefixed "corio: ". */
 void corio__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -118,6 +118,7 @@ int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 		return -EINVAL;
 	if (corio__tls_loop)
 		return -EBUSY;
+	corio__sigpipe_setup();
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;

@@ -1055,6 +1055,6 @@ int main(void)
 		cmocka_unit_test(direct_descriptors),
 	};
 
-	signal(SIGPIPE, SIG_DFL); /* make sure a SIGPIPE would be fatal */
+	t_sigpipe_fatal(); /* make sure a SIGPIPE would be fatal */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

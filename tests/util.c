@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +198,14 @@ int t_readable(int fd)
 
 	assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
 	return n;
+}
+
+void t_sigpipe_fatal(void)
+{
+	struct sigaction sa;
+
+	corio_loop_destroy(t_loop());
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+	assert_true(sa.sa_handler == SIG_DFL);
 }

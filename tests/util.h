@@ -70,6 +70,12 @@ void t_tcp_pair(int *client, int *server);
 void t_fill(void *buf, size_t len, unsigned seed);
 bool t_check(const void *buf, size_t len, unsigned seed);
 
+/* Make a SIGPIPE end the process, as a program that opts out of corio's
+ * handler does (corio/signal.h): after the process's first loop, so that
+ * corio's one-time set-up has run and keeps its hands off. For tests that
+ * check a call never raises SIGPIPE. */
+void t_sigpipe_fatal(void);
+
 /* Bytes available to read on @fd right now (FIONREAD). */
 int t_readable(int fd);
 

@@ -71,7 +71,8 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 
 	/* Signals are taken synchronously by this thread (sigwait); the
-	 * pool's threads inherit the blocked mask and never see them. A shell
+	 * pool's threads block them (corio blocks signals in the threads it
+	 * starts), so only this thread could see them. A shell
 	 * starts background commands with SIGINT ignored, and an ignored
 	 * signal is dropped even while sigwait waits for it: take both back
 	 * to their default first, so that kill -INT stops us however we were
@@ -82,7 +83,6 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	err = kv_server_start(&srv, &o);
 	if (err) {

@@ -18,8 +18,9 @@
  * interrupted (we do not signal threads out of system calls); its real
  * result is delivered when the call returns.
  *
- * Workers block every signal, so that signals meant for the process land on
- * the application's threads and never interrupt a job with EINTR.
+ * Workers block every signal but those a thread raises on itself (see
+ * corio/signal.h), so that signals meant for the process land on the
+ * application's threads and never interrupt a job with EINTR.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -100,14 +101,13 @@ static void *worker(void *arg)
 static int spawn(struct corio__tpool *p)
 {
 	pthread_attr_t attr;
-	sigset_t all, old;
+	sigset_t old;
 	int err;
 
 	if (pthread_attr_init(&attr))
 		return -ENOMEM;
 	pthread_attr_setstacksize(&attr, STACK_SIZE);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits it */
+	corio__block_signals(&old); /* the new thread inherits the mask */
 	err = pthread_create(&p->threads[p->nthreads], &attr, worker, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);

@@ -457,6 +457,7 @@ int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts)
 {
 	struct corio_pool_opts o = opts ? *opts : (struct corio_pool_opts){0};
 	int mask[CPU_SETSIZE];
+	sigset_t oldmask;
 	unsigned nmask = 0;
 	corio_pool *pool;
 	unsigned created = 0;
@@ -499,6 +500,10 @@ int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts)
 		s->kick_stop.fn = kick_noop;
 		s->kick_quiet.fn = kick_noop;
 	}
+	/* The threads start with every signal blocked but those a thread
+	 * raises on itself (corio/signal.h): a signal for the process must not
+	 * land on a loop, whatever the creator's mask was. */
+	corio__block_signals(&oldmask);
 	for (unsigned i = 0; i < o.nloops && !err; i++) {
 		err = -pthread_create(&pool->slots[i].thread, NULL, member_main, &pool->slots[i]);
 		if (!err) {
@@ -506,6 +511,7 @@ int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts)
 			created++;
 		}
 	}
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
 	/* Wait for every thread to report its loop, then let them all go (or
 	 * all stop, if one failed). */
 	pthread_mutex_lock(&pool->lock);
