@@ -676,6 +676,106 @@ static void consume_zero_keeps_peek(void **state)
 	assert_int_equal(t.second, 6);
 }
 
+/* ------------------------------------------------ deadlines on a conn */
+
+/*
+ * Every corio_conn call that waits has an _until form. Reads and peeks with
+ * nothing to read, and writes into a socket whose peer does not read (32 MiB
+ * is more than loopback buffers take), end at the deadline; the same calls
+ * succeed with a deadline that does not pass; a write in progress can be
+ * cancelled; a second fiber may not wait to read while one does.
+ */
+struct dl {
+	int sv[2];
+	size_t zc_threshold;
+	corio_conn *c;
+	ssize_t blocked_write;
+};
+
+static void *dl_blocked_writer(void *a)
+{
+	struct dl *t = a;
+	size_t len = 32u << 20;
+	char *big = calloc(1, len);
+
+	assert_non_null(big);
+	t->blocked_write = corio_conn_write(t->c, big, len);
+	free(big);
+	return NULL;
+}
+
+static void *dl_second_reader(void *a)
+{
+	struct dl *t = a;
+	const void *p;
+
+	return (void *)(intptr_t)corio_conn_peek(t->c, &p);
+}
+
+static void *dl_main(void *a)
+{
+	struct dl *t = a;
+	struct corio_conn_opts o = {.zc_threshold = t->zc_threshold};
+	size_t len = 32u << 20;
+	char *big = calloc(1, len), buf[16];
+	struct iovec iov[2] = {{big, len / 2}, {big + len / 2, len / 2}};
+	int64_t soon = corio_now() + 20 * CORIO_MSEC, far = corio_now() + 60 * CORIO_SEC;
+	corio_fiber *w, *r;
+	struct iovec piece[4];
+	const void *p;
+	int cnt = 4;
+
+	assert_non_null(big);
+	assert_int_equal(corio_conn_open(&t->c, t->sv[0], &o), 0);
+	/* Nothing to read: every read-side call ends at its deadline. */
+	assert_int_equal(corio_conn_read_until(t->c, buf, sizeof(buf), soon), -ETIMEDOUT);
+	assert_int_equal(corio_conn_peekv_until(t->c, piece, &cnt, soon), -ETIMEDOUT);
+	assert_int_equal(corio_conn_peek_until(t->c, &p, 1), -ETIMEDOUT);
+	assert_int_equal(corio_conn_peek_more_until(t->c, &p, 1), -ETIMEDOUT);
+	/* One reader at a time. */
+	r = t_spawn(dl_second_reader, t);
+	t_turns(2);
+	assert_int_equal(corio_conn_read_until(t->c, buf, sizeof(buf), soon), -EBUSY);
+	/* Something arrives: the calls return it. */
+	assert_int_equal(write(t->sv[1], "hello", 5), 5);
+	assert_int_equal((intptr_t)t_join(r), 5);
+	cnt = 4;
+	assert_int_equal(corio_conn_peekv_until(t->c, piece, &cnt, far), 5);
+	assert_int_equal(corio_conn_read_until(t->c, buf, sizeof(buf), far), 5);
+	assert_memory_equal(buf, "hello", 5);
+	/* The peer does not read: writes end at their deadline. */
+	assert_int_equal(corio_conn_write_until(t->c, big, len, corio_now() + 20 * CORIO_MSEC),
+			 -ETIMEDOUT);
+	assert_int_equal(corio_conn_writev_until(t->c, iov, 2, corio_now() + 20 * CORIO_MSEC),
+			 -ETIMEDOUT);
+	assert_int_equal(corio_conn_write_until(t->c, "x", 1, 1), -ETIMEDOUT);
+	/* A write waiting for room is cancelled like any call. */
+	w = t_spawn(dl_blocked_writer, t);
+	t_turns(3);
+	assert_int_equal(corio_cancel(w), 0);
+	t_join(w);
+	assert_int_equal(t->blocked_write, -ECANCELED);
+	assert_int_equal(corio_conn_shutdown_until(t->c, SHUT_WR, 1), -ETIMEDOUT);
+	assert_int_equal(corio_conn_shutdown_until(t->c, SHUT_WR, far), 0);
+	assert_int_equal(corio_conn_write_until(t->c, "x", 1, far), -EPIPE);
+	assert_int_equal(corio_conn_close(t->c), 0);
+	free(big);
+	return NULL;
+}
+
+static void conn_deadlines(void **state)
+{
+	/* Plain sends, then zero-copy ones (io_uring; epoll sends plainly). */
+	for (int zc = 0; zc < 2; zc++) {
+		struct dl t = {.zc_threshold = zc ? 4096 : 0};
+
+		(void)state;
+		t_tcp_pair(&t.sv[1], &t.sv[0]);
+		t_run(dl_main, &t);
+		close(t.sv[1]);
+	}
+}
+
 /* -------------------------------------------- sends: partial, ZC, reset */
 
 struct sends {
@@ -1048,6 +1148,7 @@ int main(void)
 		cmocka_unit_test(thousand_byte_lines),
 		cmocka_unit_test(peekv_gathers_buffers),
 		cmocka_unit_test(consume_zero_keeps_peek),
+		cmocka_unit_test(conn_deadlines),
 		cmocka_unit_test(partial_sends),
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),

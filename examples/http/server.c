@@ -86,7 +86,6 @@ struct http_server {
 struct hconn {
 	struct http_server *s;
 	corio_conn *c;
-	int fd;
 	char *out;	   /* responses not sent yet */
 	size_t olen, ocap;
 	size_t rest;	   /* bytes of the last span after what we consumed */
@@ -106,7 +105,7 @@ static int flush(struct hconn *h)
 
 	if (!h->olen)
 		return 0;
-	n = corio_send_all(h->fd, h->out, h->olen, corio_now() + h->s->o.send_timeout);
+	n = corio_conn_write_until(h->c, h->out, h->olen, corio_now() + h->s->o.send_timeout);
 	h->olen = 0;
 	return n < 0 ? (int)n : 0;
 }
@@ -149,7 +148,8 @@ static int out_put(struct hconn *h, const void *data, size_t len)
 		err = flush(h);
 		if (err)
 			return err;
-		ssize_t n = corio_send_all(h->fd, data, len, corio_now() + h->s->o.send_timeout);
+		ssize_t n = corio_conn_write_until(h->c, data, len,
+						    corio_now() + h->s->o.send_timeout);
 
 		return n < 0 ? (int)n : 0;
 	}
@@ -596,7 +596,7 @@ static void handle_conn(int fd, void *arg)
 {
 	struct http_server *s = arg;
 	struct corio_conn_opts co = {.max_buffered = s->max_buffered};
-	struct hconn h = {.s = s, .fd = fd};
+	struct hconn h = {.s = s};
 
 	if (corio_conn_open(&h.c, fd, &co)) {
 		close(fd);

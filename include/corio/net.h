@@ -86,15 +86,34 @@ CORIO_API int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 
 /* ---------------------------------------------------------- connections */
 
+/*
+ * A connection: the socket's reading side belongs to the conn, the writing
+ * side is shared.
+ *  - Deadlines: every call that waits has an _until form; read_timeout
+ *    (below) also bounds each wait for data. close waits for the kernel
+ *    only (it cannot be cancelled and needs no deadline).
+ *  - The descriptor (corio_conn_fd): writes may go to it directly (corio_send,
+ *    corio_send_all, corio_sendmsg, corio_write, a file's contents with
+ *    corio_sqe) between the conn's own writes, and so may socket options and
+ *    getpeername (not on a direct descriptor). Reads must not: on io_uring a
+ *    multishot receive may be armed on the socket at any time, and a read
+ *    of one's own would take bytes out of the middle of the conn's stream.
+ *    Close it only with corio_conn_close.
+ *  - One fiber at a time per direction: a second fiber that waits to read
+ *    while one already does gets -EBUSY; two fibers writing at once
+ *    interleave their bytes (put a corio_mutex around writes if several
+ *    fibers write).
+ */
 typedef struct corio_conn corio_conn;
 
 struct corio_conn_opts {
 	int64_t read_timeout;  /* a read waits at most this long (ns); 0: no limit */
 	size_t max_buffered;   /* peek_more assembles at most this much; 0: 64 KiB
 				  (see corio_conn_peek_more) */
-	size_t zc_threshold;   /* writes of this size or more use SEND_ZC; 0: the
-				  default, 64 KiB, and never to a loopback peer
-				  (measured slower there); SIZE_MAX: never */
+	size_t zc_threshold;   /* writes of this size or more, without a deadline,
+				  use SEND_ZC; 0: the default, 64 KiB, and never to
+				  a loopback peer (measured slower there);
+				  SIZE_MAX: never */
 };
 
 /* Wrap a connected socket (ownership of @fd passes to the conn). From the
@@ -145,6 +164,8 @@ CORIO_API ssize_t corio_conn_peek_more_until(corio_conn *c, const void **data, i
  * (one writev for many receive buffers). Valid until consume or next peek.
  */
 CORIO_API ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt);
+CORIO_API ssize_t corio_conn_peekv_until(corio_conn *c, struct iovec *iov, int *iovcnt,
+					 int64_t deadline);
 
 /* Bytes buffered now, without waiting (what a peekv would see). */
 CORIO_API size_t corio_conn_buffered(const corio_conn *c);
@@ -156,13 +177,31 @@ CORIO_API void corio_conn_consume(corio_conn *c, size_t n);
 /* Copy up to @len bytes out (waiting for at least one). Returns the count,
  * 0 at end of stream, or -errno. */
 CORIO_API ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len);
+CORIO_API ssize_t corio_conn_read_until(corio_conn *c, void *buf, size_t len, int64_t deadline);
 
-/* Send all of @buf (zero-copy at the threshold). Returns len or -errno. */
+/*
+ * Send all of @buf, continuing short sends. Returns len or -errno. The
+ * _until forms bound the whole write: at @deadline they return -ETIMEDOUT.
+ * After an error (a deadline too) part of the data may have been sent: the
+ * stream is then out of step, and the connection is best closed. writev
+ * takes at most 16 pieces (-EINVAL beyond).
+ *
+ * Zero-copy (zc_threshold): the buffer stays the kernel's until the peer has
+ * taken the data (acknowledged it; on loopback, read it), and the call
+ * returns only then, also when cancelled. No deadline could shorten that, so
+ * writes with a deadline (the _until forms, deadline != 0) always copy.
+ */
 CORIO_API ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len);
+CORIO_API ssize_t corio_conn_write_until(corio_conn *c, const void *buf, size_t len,
+					 int64_t deadline);
 CORIO_API ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt);
+CORIO_API ssize_t corio_conn_writev_until(corio_conn *c, const struct iovec *iov, int iovcnt,
+					  int64_t deadline);
 
-/* Half-close (SHUT_WR: tell the peer we are done sending). */
+/* shutdown(2) of the conn's socket (SHUT_WR: tell the peer we are done
+ * sending; the conn still reads what the peer sends). */
 CORIO_API int corio_conn_shutdown(corio_conn *c, int how);
+CORIO_API int corio_conn_shutdown_until(corio_conn *c, int how, int64_t deadline);
 
 struct corio_conn_stats {
 	uint64_t bytes_in, bytes_out;

@@ -63,6 +63,7 @@ struct corio_conn {
 	bool rx_dry; /* the last receive ended with ENOBUFS */
 	bool plain;  /* no buffer ring: receive into the stage */
 	bool peer_checked; /* zero-copy: we know whether the peer is local */
+	bool reading;	   /* a fiber waits for data */
 
 	/* the stage */
 	char *stage;
@@ -282,15 +283,11 @@ static void abort_read(struct corio__wait *w, int reason)
 	corio__wake(w, reason);
 }
 
-/* Wait until something more arrived (or the stream ended). */
-static int wait_data(corio_conn *c, size_t limit, int64_t deadline)
+static int wait_ring(corio_conn *c, corio_fiber *f, size_t limit, int64_t deadline)
 {
 	struct corio__wait w = {.abort = abort_read, .obj = c};
-	corio_fiber *f = corio__self();
 	int err;
 
-	if (!f)
-		return -EPERM;
 	if (c->plain)
 		return read_plain(c, limit, deadline);
 	if (!c->rx && !c->rx_cancelling) {
@@ -305,6 +302,23 @@ static int wait_data(corio_conn *c, size_t limit, int64_t deadline)
 		return err;
 	c->reader = &w;
 	return corio__park(&w, deadline_of(c, deadline));
+}
+
+/* Wait until something more arrived (or the stream ended). One fiber at a
+ * time: the stage and the reader's wake are the conn's, not per fiber. */
+static int wait_data(corio_conn *c, size_t limit, int64_t deadline)
+{
+	corio_fiber *f = corio__self();
+	int err;
+
+	if (!f)
+		return -EPERM;
+	if (c->reading)
+		return -EBUSY;
+	c->reading = true;
+	err = wait_ring(c, f, limit, deadline);
+	c->reading = false;
+	return err;
 }
 
 /* The contiguous bytes at the front of the stream. */
@@ -359,10 +373,10 @@ size_t corio_conn_buffered(const corio_conn *c)
 	return n;
 }
 
-ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt)
+ssize_t corio_conn_peekv_until(corio_conn *c, struct iovec *iov, int *iovcnt, int64_t deadline)
 {
 	const void *p;
-	ssize_t n = corio_conn_peek(c, &p); /* waits for the first byte */
+	ssize_t n = corio_conn_peek_until(c, &p, deadline); /* waits for the first byte */
 	size_t total;
 	int k = 0;
 
@@ -382,6 +396,11 @@ ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt)
 	}
 	*iovcnt = k;
 	return (ssize_t)total;
+}
+
+ssize_t corio_conn_peekv(corio_conn *c, struct iovec *iov, int *iovcnt)
+{
+	return corio_conn_peekv_until(c, iov, iovcnt, 0);
 }
 
 /* Give the front buffer back (it is fully consumed or copied out). */
@@ -508,10 +527,10 @@ void corio_conn_consume(corio_conn *c, size_t n)
 	c->last_peek = 0;
 }
 
-ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len)
+ssize_t corio_conn_read_until(corio_conn *c, void *buf, size_t len, int64_t deadline)
 {
 	const void *p;
-	ssize_t n = corio_conn_peek(c, &p);
+	ssize_t n = corio_conn_peek_until(c, &p, deadline);
 
 	if (n <= 0)
 		return n;
@@ -520,6 +539,11 @@ ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len)
 	memcpy(buf, p, (size_t)n);
 	corio_conn_consume(c, (size_t)n);
 	return n;
+}
+
+ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len)
+{
+	return corio_conn_read_until(c, buf, len, 0);
 }
 
 /* ------------------------------------------------------------- writes */
@@ -588,20 +612,29 @@ static bool use_zc(corio_conn *c, size_t len)
 	return len >= c->o.zc_threshold;
 }
 
-ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len)
+ssize_t corio_conn_write_until(corio_conn *c, const void *buf, size_t len, int64_t deadline)
 {
 	ssize_t n;
 
-	if (use_zc(c, len))
+	/* Zero-copy only without a deadline: its buffer stays the kernel's
+	 * until the peer has taken the data (on loopback: read it), and no
+	 * deadline can shorten that. */
+	if (!deadline && use_zc(c, len))
 		n = send_zc_all(c, buf, len);
 	else
-		n = corio_send_all(c->fd, buf, len, 0);
+		n = corio_send_all(c->fd, buf, len, deadline);
 	if (n > 0)
 		c->st.bytes_out += (uint64_t)n;
 	return n;
 }
 
-ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
+ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len)
+{
+	return corio_conn_write_until(c, buf, len, 0);
+}
+
+ssize_t corio_conn_writev_until(corio_conn *c, const struct iovec *iov, int iovcnt,
+				int64_t deadline)
 {
 	struct iovec local[16];
 	struct msghdr msg;
@@ -611,7 +644,7 @@ ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
 	if (iovcnt < 0 || iovcnt > 16)
 		return -EINVAL;
 	if (iovcnt == 1) /* send: cheaper than sendmsg in the kernel */
-		return corio_conn_write(c, iov[0].iov_base, iov[0].iov_len);
+		return corio_conn_write_until(c, iov[0].iov_base, iov[0].iov_len, deadline);
 	memcpy(local, iov, (size_t)iovcnt * sizeof(*iov));
 	while (i < iovcnt) {
 		ssize_t n;
@@ -619,7 +652,7 @@ ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = local + i;
 		msg.msg_iovlen = (size_t)(iovcnt - i);
-		n = corio_sendmsg(c->fd, &msg, 0);
+		n = corio_sendmsg_until(c->fd, &msg, 0, deadline);
 		if (n < 0)
 			return n;
 		total += (size_t)n;
@@ -635,9 +668,19 @@ ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
 	return (ssize_t)total;
 }
 
+ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt)
+{
+	return corio_conn_writev_until(c, iov, iovcnt, 0);
+}
+
+int corio_conn_shutdown_until(corio_conn *c, int how, int64_t deadline)
+{
+	return corio_shutdown_until(c->fd, how, deadline);
+}
+
 int corio_conn_shutdown(corio_conn *c, int how)
 {
-	return corio_shutdown(c->fd, how);
+	return corio_conn_shutdown_until(c, how, 0);
 }
 
 static void abort_close(struct corio__wait *w, int reason)
