@@ -491,7 +491,8 @@ struct corio__xwait {
 
 /* Prepare @x for the calling thread (a fiber or a foreign thread). */
 void corio__xwait_init(struct corio__xwait *x, void (*abort)(struct corio__wait *, int));
-/* Park until delivered (fiber) or block until delivered (foreign thread). */
+/* Park until delivered (fiber) or block until delivered (foreign thread);
+ * at @deadline (0: none), the wait's abort is called with -ETIMEDOUT. */
 int corio__xwait_park(struct corio__xwait *x, int64_t deadline);
 /* Any thread: complete @x with @res and send it home. */
 void corio__xwait_deliver(struct corio__xwait *x, int res);

@@ -1,7 +1,8 @@
 /*
  * Synchronisation across loops: xevent, xsem, xchan between fibers of two
  * pool loops, deadlines and cancellation racing cross-thread wakes, and the
- * non-blocking forms from a foreign thread.
+ * non-blocking forms from a foreign thread, and blocking waits from a
+ * thread that has no loop (a futex), with deadlines racing wakes too.
  *
  * Fibers report into plain structs; the main thread asserts after the pool
  * stopped (an assertion failing on a pool thread could not be reported).
@@ -290,8 +291,9 @@ static void xchan_foreign_thread(void **state)
 	assert_int_equal(corio_xchan_try_recv(&ch, &out), -EAGAIN);
 	assert_int_equal(corio_xchan_try_send(&ch, &v), 0);
 	assert_int_equal(corio_xchan_try_send(&ch, &v), -EAGAIN);
-	/* Outside a fiber, the waiting forms refuse. */
-	assert_int_equal(corio_xchan_send(&ch, &v), -EPERM);
+	/* A thread without a loop may wait: full, so until the deadline. */
+	assert_int_equal(corio_xchan_send_until(&ch, &v, 1), -ETIMEDOUT);
+	assert_int_equal(corio_xchan_send_until(&ch, &v, corio_now() + CORIO_MSEC), -ETIMEDOUT);
 	assert_int_equal(corio_xchan_try_recv(&ch, &out), 0);
 	assert_int_equal(out, 7);
 	corio_xchan_close(&ch);
@@ -299,6 +301,126 @@ static void xchan_foreign_thread(void **state)
 	assert_int_equal(corio_xchan_try_recv(&ch, &out), -EPIPE);
 	corio_xchan_destroy(&ch);
 	assert_int_equal(corio_xchan_init(&ch, 0, 1), -EINVAL);
+}
+
+/* ------------------------------------------- waits from a plain thread */
+
+struct foreign {
+	corio_xsem sem;
+	corio_xevent ev;
+	corio_xchan ch, rv;
+	uint64_t items;
+	int own_stack_res[3];
+	_Atomic int done;
+};
+
+static void *fg_post(void *a)
+{
+	corio_xsem_post(&((struct foreign *)a)->sem);
+	return NULL;
+}
+
+static void *fg_set(void *a)
+{
+	corio_xevent_set(&((struct foreign *)a)->ev);
+	return NULL;
+}
+
+static void *fg_send(void *a)
+{
+	struct foreign *t = a;
+
+	for (uint64_t i = 0; i < t->items; i++)
+		assert_int_equal(corio_xchan_send(&t->ch, &i), 0);
+	corio_xchan_close(&t->ch);
+	return NULL;
+}
+
+static void *fg_recv(void *a)
+{
+	struct foreign *t = a;
+	uint64_t v, expect = 0;
+
+	while (corio_xchan_recv(&t->rv, &v) == 0)
+		if (v == expect)
+			expect++;
+	t->items = expect; /* in order, none lost */
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/* A message runs on the loop's own stack, outside fibers: no blocking. */
+static void fg_own_stack(void *a)
+{
+	struct foreign *t = a;
+	uint64_t v = 0;
+
+	t->own_stack_res[0] = corio_xsem_wait(&t->sem);
+	t->own_stack_res[1] = corio_xevent_wait_until(&t->ev, 1);
+	t->own_stack_res[2] = corio_xchan_recv(&t->ch, &v);
+	atomic_store(&t->done, 1);
+}
+
+/* The test's own thread has no loop: it waits on the cross-loop objects
+ * like a fiber would, blocking (a futex), woken by fibers of the pool. */
+static void foreign_thread_waits(void **state)
+{
+	corio_pool *p = new_pool(2);
+	struct foreign t = {.items = 10000};
+	uint64_t v, expect = 0;
+
+	(void)state;
+	corio_xsem_init(&t.sem, 0);
+	corio_xevent_init(&t.ev);
+	assert_int_equal(corio_xchan_init(&t.ch, sizeof(uint64_t), 16), 0);
+	assert_int_equal(corio_xchan_init(&t.rv, sizeof(uint64_t), 0), 0);
+	/* Nothing there: the deadline ends the wait (past, and soon). */
+	assert_int_equal(corio_xsem_wait_until(&t.sem, 1), -ETIMEDOUT);
+	assert_int_equal(corio_xsem_wait_until(&t.sem, corio_now() + CORIO_MSEC), -ETIMEDOUT);
+	assert_int_equal(corio_xevent_wait_until(&t.ev, corio_now() + CORIO_MSEC), -ETIMEDOUT);
+	assert_int_equal(corio_xchan_recv_until(&t.ch, &v, corio_now() + CORIO_MSEC), -ETIMEDOUT);
+	/* Woken by a fiber on a loop. */
+	run_on(p, 0, fg_post, &t);
+	assert_int_equal(corio_xsem_wait(&t.sem), 0);
+	run_on(p, 1, fg_set, &t);
+	assert_int_equal(corio_xevent_wait_until(&t.ev, corio_now() + 60 * CORIO_SEC), 0);
+	/* A channel both ways: received in order from a fiber... */
+	run_on(p, 0, fg_send, &t);
+	while (corio_xchan_recv(&t.ch, &v) == 0)
+		assert_int_equal(v, expect++);
+	assert_int_equal(expect, t.items);
+	/* ... and sent to one through a rendezvous channel. */
+	run_on(p, 1, fg_recv, &t);
+	for (v = 0; v < 1000; v++)
+		assert_int_equal(corio_xchan_send(&t.rv, &v), 0);
+	corio_xchan_close(&t.rv);
+	wait_flag(&t.done, 1);
+	assert_int_equal(t.items, 1000);
+	/* On a loop's own stack, waits are refused. */
+	atomic_store(&t.done, 0);
+	assert_int_equal(corio_post(p, 0, fg_own_stack, &t, 0), 0);
+	wait_flag(&t.done, 1);
+	corio_pool_destroy(p);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(t.own_stack_res[i], -EPERM);
+	corio_xchan_destroy(&t.ch);
+	corio_xchan_destroy(&t.rv);
+}
+
+/* The plain thread's deadlines racing a fiber's posts: every permit is
+ * taken or still there. */
+static void foreign_timeout_race_keeps_permits(void **state)
+{
+	corio_pool *p = new_pool(1);
+	struct race_test t = {0};
+
+	(void)state;
+	corio_xsem_init(&t.sem, 0);
+	run_on(p, 0, slow_poster, &t);
+	timed_taker(&t);
+	wait_flag(&t.done, 2);
+	corio_pool_destroy(p);
+	assert_int_equal(atomic_load(&t.taken) + corio_xsem_value(&t.sem), 1000);
 }
 
 /* Cancel a fiber waiting on a cross-loop object. */
@@ -354,6 +476,8 @@ int main(void)
 		cmocka_unit_test(xchan_rendezvous),
 		cmocka_unit_test(xchan_foreign_thread),
 		cmocka_unit_test(xevent_cancel),
+		cmocka_unit_test(foreign_thread_waits),
+		cmocka_unit_test(foreign_timeout_race_keeps_permits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

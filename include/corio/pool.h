@@ -21,6 +21,20 @@
  * Order: messages from one sender to one loop run in the order they were
  * posted.
  *
+ * Memory: every hand-over below is a happens-before edge (release on the
+ * sending side, acquire on the receiving side), so plain memory written
+ * before it is visible after it, with no atomics of the caller's own:
+ *  - corio_post: what the poster wrote before the call, fn sees when it runs;
+ *  - corio_call (start/wait, call_all, call_fiber): fn sees what the caller
+ *    wrote before the call; the caller, once the wait returns, sees fn's
+ *    result and everything fn (and, for call_fiber, its fiber) wrote;
+ *  - corio_xevent, corio_xsem, corio_xchan: each object is linearisable (one
+ *    lock orders all its operations), and an operation sees the writes made
+ *    before every operation ordered ahead of it: a wait that returns 0 sees
+ *    what was written before the set or post it observed; a receiver sees the
+ *    element and what the sender wrote before sending it. The try forms and
+ *    corio_xevent_is_set are ordered the same way when they succeed.
+ *
  * Stopping: corio_pool_stop() cancels every fiber of every loop (their
  * blocking calls return -ECANCELED), runs them to their end, then closes each
  * inbox and runs what it holds: a message accepted is never dropped. Posting
@@ -128,10 +142,15 @@ CORIO_API int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void
 /* ------------------------------------------- synchronisation across loops */
 
 /*
- * These work between fibers of different loops (and, for set/post/send with
- * the _try forms, from any thread). Waits are FIFO, cancellable and have
- * _until variants, like corio/sync.h. A wake crosses loops as a message that
- * costs a system call only if the waiter's loop sleeps.
+ * These work between fibers of different loops, and with threads that have
+ * no loop: set, post, close and the try forms from any thread; the waiting
+ * calls (wait, send, recv and their _until forms) from a fiber, which they
+ * suspend, or from a thread without a loop, which they block (on a futex;
+ * deadlines work the same, cancellation is for fibers only). On a loop's own
+ * stack, outside fibers (a message function, a callback), waiting calls
+ * return -EPERM rather than block the loop. Waits are FIFO, cancellable and
+ * have _until variants, like corio/sync.h. A wake crosses loops as a message
+ * that costs a system call only if the waiter's loop sleeps.
  */
 typedef struct corio_xevent {
 	void *priv[4]; /* private */

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -77,6 +78,18 @@ struct corio_pool {
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
 {
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/* Wait while *addr == val, until @deadline (CLOCK_MONOTONIC, absolute: the
+ * clock of corio_now). 0, or -ETIMEDOUT. */
+static int futex_wait_until(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
+{
+	struct timespec ts = {.tv_sec = deadline / CORIO_SEC, .tv_nsec = deadline % CORIO_SEC};
+
+	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, val, &ts, NULL,
+		    FUTEX_BITSET_MATCH_ANY) && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
 }
 
 static void futex_wake(_Atomic uint32_t *addr)
@@ -211,15 +224,39 @@ void corio__xwait_init(struct corio__xwait *x, void (*abort)(struct corio__wait 
 	atomic_init(&x->futex, 0);
 }
 
+/*
+ * A thread without a loop blocks on the futex. At its deadline it calls the
+ * wait's abort, as a fiber's timer would: either the abort takes it off the
+ * object's list and completes the wait (w.done, with the reason), or a waker
+ * has taken it already and the delivery is on its way (wait for it, without
+ * a deadline: it comes at once).
+ */
+static int foreign_park(struct corio__xwait *x, int64_t deadline)
+{
+	bool aborted = false;
+
+	for (;;) {
+		if (atomic_load_explicit(&x->futex, memory_order_acquire))
+			return x->res;
+		if (x->w.done)
+			return x->w.res;
+		if (deadline && !aborted) {
+			if (futex_wait_until(&x->futex, 0, deadline) == -ETIMEDOUT) {
+				aborted = true;
+				x->w.abort(&x->w, -ETIMEDOUT);
+			}
+		} else {
+			futex_wait(&x->futex, 0);
+		}
+	}
+}
+
 int corio__xwait_park(struct corio__xwait *x, int64_t deadline)
 {
 	int res;
 
-	if (!x->loop) {
-		while (atomic_load_explicit(&x->futex, memory_order_acquire) == 0)
-			futex_wait(&x->futex, 0);
-		return x->res;
-	}
+	if (!x->loop)
+		return foreign_park(x, deadline);
 	x->loop->remote_waiters++;
 	res = corio__park(&x->w, deadline);
 	x->loop->remote_waiters--;

@@ -107,12 +107,16 @@ static void deliver_chain(struct corio__remote *r, int res)
 	}
 }
 
-/* A fiber about to wait: -EPERM outside fibers, -ECANCELED if pending. */
+/* A caller about to wait: a fiber (-ECANCELED if a cancellation is
+ * pending), or a thread without a loop, which blocks (corio__xwait_park).
+ * A loop's own stack must not block its loop: -EPERM. */
 static int may_wait(void)
 {
 	corio_fiber *f = corio__self();
 
-	return f ? corio__take_cancel(f) : -EPERM;
+	if (f)
+		return corio__take_cancel(f);
+	return corio__tls_loop ? -EPERM : 0;
 }
 
 /* ------------------------------------------------------------------ event */
