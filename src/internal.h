@@ -471,6 +471,9 @@ bool corio__inbox_pending(corio_loop *loop);
 void corio__notify(corio_loop *target);
 /* Deliver @r to @loop: r->fn runs there at its next turn. Any thread. */
 void corio__remote_post(corio_loop *loop, struct corio__remote *r);
+/* The same to loop @k of @pool, unless its slot is closed (it is leaving or
+ * stopping: -ESHUTDOWN) or empty (-EINVAL). Never refuses for lack of room. */
+int corio__pool_deliver(corio_pool *pool, unsigned k, struct corio__remote *r);
 
 /*
  * A fiber waiting on something that another thread completes (a call

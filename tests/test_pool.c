@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,198 @@ static void call_errors(void **state)
 	assert_int_equal(corio_post(p, 1, spawn_caller, NULL, 0), -EINVAL);
 	assert_int_equal(corio_call_start(&c, p, 0, where_am_i, NULL), -EPERM);
 	corio_pool_destroy(p);
+}
+
+/* --------------------------------------------------- calls in a fiber */
+
+/*
+ * corio_call_fiber: fn runs in a fiber of its own on the target and may
+ * block. From a fiber and from this (loopless) thread; to another loop and
+ * to the caller's own; with deadlines and cancellation, which cancel the
+ * target fiber and still wait for it; memory written on either side is seen
+ * on the other; deadlines racing the ends of many calls.
+ */
+struct cf {
+	corio_pool *pool;
+	int shared;
+	int res[8];
+	void *out[8];
+	int seen_after;
+	_Atomic int done;
+};
+
+/* Blocks (a sleep), then reports its loop; checks the caller's write and
+ * leaves one for the caller. */
+static void *cf_sleepy(void *a)
+{
+	struct cf *t = a;
+	int seen = t->shared;
+
+	if (corio_sleep(CORIO_MSEC))
+		return (void *)-1;
+	t->shared = seen + 1;
+	return (void *)(intptr_t)(corio_pool_index() + 100);
+}
+
+/* Sleeps until cancelled: returns what the sleep returned. */
+static void *cf_forever(void *a)
+{
+	(void)a;
+	return (void *)(intptr_t)corio_sleep(INT64_MAX);
+}
+
+static bool null_or_cancelled(void *out)
+{
+	return out == NULL || (intptr_t)out == -ECANCELED;
+}
+
+static void *cf_victim(void *a)
+{
+	struct cf *t = a;
+
+	t->res[6] = corio_call_fiber(t->pool, 1, cf_forever, NULL, &t->out[6]);
+	return NULL;
+}
+
+static void *cf_caller(void *a)
+{
+	struct cf *t = a;
+	corio_fiber *v;
+
+	t->shared = 41;
+	t->res[0] = corio_call_fiber(t->pool, 1, cf_sleepy, t, &t->out[0]);
+	t->seen_after = t->shared;
+	t->res[1] = corio_call_fiber(t->pool, 0, cf_sleepy, t, &t->out[1]); /* own loop */
+	t->res[2] = corio_call_fiber_until(t->pool, 1, cf_forever, NULL, &t->out[2],
+					   corio_now() + 10 * CORIO_MSEC);
+	t->res[3] = corio_call_fiber_until(t->pool, 1, cf_forever, NULL, &t->out[3], 1);
+	t->res[4] = corio_call_fiber(t->pool, 9, cf_sleepy, t, NULL);
+	t->res[5] = corio_call_fiber(t->pool, 1, NULL, t, NULL);
+	/* Cancelling the caller cancels fn, and the call waits for its end. */
+	assert_int_equal(corio_spawn(NULL, &v, cf_victim, t, NULL), 0);
+	t_turns(3);
+	corio_cancel(v);
+	corio_join(v, NULL);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void cf_spawn(void *a)
+{
+	corio_go(cf_caller, a);
+}
+
+/* A message runs on the loop's own stack: it must not wait. */
+static void cf_own_stack(void *a)
+{
+	struct cf *t = a;
+
+	t->res[7] = corio_call_fiber(t->pool, 1, cf_sleepy, t, NULL);
+	atomic_store(&t->done, 1);
+}
+
+static void call_fiber(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct cf t = {.pool = p}, m = {.pool = p};
+	void *out = NULL;
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, cf_spawn, &t, 0), 0);
+	/* Meanwhile, from this thread, which has no loop. */
+	m.shared = 7;
+	assert_int_equal(corio_call_fiber(p, 1, cf_sleepy, &m, &out), 0);
+	assert_int_equal((intptr_t)out, 101);
+	assert_int_equal(m.shared, 8);
+	out = (void *)1;
+	assert_int_equal(corio_call_fiber_until(p, 0, cf_forever, NULL, &out,
+						corio_now() + 10 * CORIO_MSEC),
+			 -ETIMEDOUT);
+	assert_true(null_or_cancelled(out));
+	while (!atomic_load(&t.done))
+		sched_yield();
+	assert_int_equal(corio_post(p, 0, cf_own_stack, &m, 0), 0);
+	while (!atomic_load(&m.done))
+		sched_yield();
+	assert_int_equal(corio_pool_stop(p), 0);
+	assert_int_equal(corio_call_fiber(p, 0, cf_sleepy, &m, NULL), -ESHUTDOWN);
+	corio_pool_destroy(p);
+
+	assert_int_equal(t.res[0], 0);
+	assert_int_equal((intptr_t)t.out[0], 101);
+	assert_int_equal(t.seen_after, 42);
+	assert_int_equal(t.res[1], 0);
+	assert_int_equal((intptr_t)t.out[1], 100);
+	assert_int_equal(t.res[2], -ETIMEDOUT);
+	assert_true(null_or_cancelled(t.out[2]));
+	assert_int_equal(t.res[3], -ETIMEDOUT);
+	assert_true(null_or_cancelled(t.out[3]));
+	assert_int_equal(t.res[4], -EINVAL);
+	assert_int_equal(t.res[5], -EINVAL);
+	assert_int_equal(t.res[6], -ECANCELED);
+	assert_true(null_or_cancelled(t.out[6]));
+	assert_int_equal(m.res[7], -EPERM);
+}
+
+/* Deadlines racing the ends of calls, from a fiber and from this thread at
+ * once: every call returns 0 with fn's result, or -ETIMEDOUT with fn's
+ * result or nothing; none hangs, none touches freed memory. */
+struct cf_race {
+	corio_pool *pool;
+	int bad;
+	_Atomic int done;
+};
+
+static void *cf_short(void *a)
+{
+	int err = corio_sleep((int64_t)(uintptr_t)a * CORIO_USEC);
+
+	return (void *)(intptr_t)(err ? err : 1);
+}
+
+static int cf_race_round(corio_pool *p, unsigned k, unsigned i)
+{
+	void *out = NULL;
+	int res = corio_call_fiber_until(p, k, cf_short, (void *)(uintptr_t)(i % 40), &out,
+					 corio_now() + 20 * CORIO_USEC);
+
+	if (res == 0)
+		return (intptr_t)out == 1 ? 0 : 1;
+	if (res == -ETIMEDOUT)
+		return out == NULL || (intptr_t)out == 1 || (intptr_t)out == -ECANCELED ? 0 : 1;
+	return 1;
+}
+
+static void *cf_race_fiber(void *a)
+{
+	struct cf_race *t = a;
+
+	for (unsigned i = 0; i < 2000; i++)
+		t->bad += cf_race_round(t->pool, 1, i);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void cf_race_spawn(void *a)
+{
+	corio_go(cf_race_fiber, a);
+}
+
+static void call_fiber_deadline_race(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct cf_race t = {.pool = p};
+	int bad = 0;
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, cf_race_spawn, &t, 0), 0);
+	for (unsigned i = 0; i < 2000; i++)
+		bad += cf_race_round(p, i % 2, i);
+	while (!atomic_load(&t.done))
+		sched_yield();
+	corio_pool_destroy(p);
+	assert_int_equal(bad, 0);
+	assert_int_equal(t.bad, 0);
 }
 
 /* ------------------------------------------------ stopping mid-flight */
@@ -377,6 +570,8 @@ int main(void)
 		cmocka_unit_test(order_and_no_loss),
 		cmocka_unit_test(calls),
 		cmocka_unit_test(call_errors),
+		cmocka_unit_test(call_fiber),
+		cmocka_unit_test(call_fiber_deadline_race),
 		cmocka_unit_test(stop_with_messages_in_flight),
 		cmocka_unit_test(call_to_stopping_loop),
 		cmocka_unit_test(join_and_leave),

@@ -188,8 +188,11 @@ CORIO_API ssize_t corio_conn_read_until(corio_conn *c, void *buf, size_t len, in
  *
  * Zero-copy (zc_threshold): the buffer stays the kernel's until the peer has
  * taken the data (acknowledged it; on loopback, read it), and the call
- * returns only then, also when cancelled. No deadline could shorten that, so
- * writes with a deadline (the _until forms, deadline != 0) always copy.
+ * returns only then, also when cancelled: a zero-copy write to a peer that
+ * stops reading holds its fiber (and a loop or pool being stopped) until the
+ * peer reads or the connection ends. No deadline could shorten that, so
+ * writes with a deadline (the _until forms, deadline != 0) always copy; use
+ * them where a peer may stall.
  */
 CORIO_API ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len);
 CORIO_API ssize_t corio_conn_write_until(corio_conn *c, const void *buf, size_t len,

@@ -6,7 +6,9 @@
  * forget); corio_call() runs fn(arg) on loop k from a fiber and suspends the
  * fiber until the result is back; corio_call_all() runs it on every loop.
  * Message functions run on the target loop's own stack, between fibers: they
- * must not block (spawn a fiber with corio_go() for work that does).
+ * must not block. For work that does, corio_call_fiber() runs it in a new
+ * fiber on loop k and waits for its result (or post a message that spawns
+ * one with corio_go()).
  *
  * Each loop's inbox is a bounded lock-free multi-producer queue. When it is
  * full, a fiber sender waits for room (woken by the target when it drains),
@@ -133,6 +135,26 @@ CORIO_API int corio_call_wait(corio_call_req *c, void **result);
 /* start + wait. A call to the caller's own loop runs fn at once. */
 CORIO_API int corio_call(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
 			 void **result);
+
+/*
+ * Run fn(arg) in a new fiber on loop @k and wait for its result: unlike a
+ * message function, fn may block (I/O, sleeps, locks, calls of its own).
+ * From a fiber (which it suspends) or from a thread without a loop (which it
+ * blocks); -EPERM on a loop's own stack. Returns 0 and sets *result (if not
+ * NULL) to what fn returned; -EINVAL (no such loop, @fn NULL), -ESHUTDOWN
+ * (the loop is stopping), -ENOMEM (no fiber could be made there).
+ *
+ * At @deadline, or when the calling fiber is cancelled, the fiber on loop k
+ * is cancelled (its blocking calls return -ECANCELED from then on) and the
+ * call still waits for it to end, so @arg may point into the caller's stack.
+ * It then returns -ETIMEDOUT or -ECANCELED, and *result gets what fn
+ * returned (NULL if fn never started), so that what fn made can be freed.
+ * If fn ended before the cancellation reached it, the call returns 0.
+ */
+CORIO_API int corio_call_fiber(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
+			       void **result);
+CORIO_API int corio_call_fiber_until(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
+				     void **result, int64_t deadline);
 
 /* Run fn(arg) on every loop of the pool (concurrently) and gather the
  * results in results[0..corio_pool_size()-1] (NULL for empty slots).

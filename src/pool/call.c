@@ -8,6 +8,9 @@
  * whatever happens: cancelling the caller only stops the function from
  * starting (state PENDING -> SKIPPED); once RUNNING it completes and its
  * result comes back.
+ *
+ * corio_call_fiber runs the function in a fiber of its own on the target,
+ * so it may block; see fcall below.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -172,4 +175,157 @@ int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results
 	free(calls);
 	free(started);
 	return err;
+}
+
+/* ---------------------------------------------------- calls in a fiber */
+
+/*
+ * corio_call_fiber. The caller's record goes to the target as a message,
+ * which spawns a fiber there; the fiber's end sends the reply back (the
+ * caller's corio__xwait: a fiber's loop, or a futex). A deadline or a
+ * cancellation of the caller must cancel the target fiber and still wait
+ * for it (fn may use the caller's memory): the caller sets CANCEL and sends
+ * a second delivery, cancel_r, through the target's delivery stack (never
+ * refused for lack of room, unlike the inbox).
+ *
+ * Everything else runs on the target's thread: the start message, the
+ * fiber's end, the cancel delivery, in whatever order. The reply must be
+ * the last touch of the record, so it is sent by whichever comes last of
+ * the end (ENDED) and, when CANCEL was set before the end, the cancel
+ * delivery (CANCEL_RUN). A cancel that could not be delivered (the target
+ * is closing, and cancels its fibers itself) is marked CANCEL_RUN by the
+ * caller, who then completes its own wait if the end had deferred to it.
+ */
+enum {
+	FC_STARTED = 1u << 0,	 /* target: the fiber exists */
+	FC_ENDED = 1u << 1,	 /* target: fn returned, or will never start */
+	FC_CANCEL = 1u << 2,	 /* caller: cancel it */
+	FC_CANCEL_RUN = 1u << 3, /* target ran the cancel (or it cannot come) */
+};
+
+struct fcall {
+	struct corio__xwait x; /* the caller's wait; x.r carries the reply */
+	struct corio__remote cancel_r;
+	corio_pool *pool;
+	unsigned k;
+	corio_call_fn fn;
+	void *arg;
+	void *result;
+	corio_fiber *fiber; /* target only */
+	_Atomic unsigned st;
+	int err;	/* target: the fiber could not be made */
+	bool ran;	/* target: fn ran (result is set) */
+	bool cancelled; /* target: the cancel reached the fiber while it ran */
+	int reason;	/* caller: -ETIMEDOUT or -ECANCELED, once asked */
+};
+
+static void fcall_end(struct fcall *c)
+{
+	unsigned old = atomic_fetch_or(&c->st, FC_ENDED);
+
+	if ((old & FC_CANCEL) && !(old & FC_CANCEL_RUN))
+		return; /* the cancel delivery is on its way: it replies */
+	corio__xwait_deliver(&c->x, 0);
+}
+
+static void *fcall_fiber(void *arg)
+{
+	struct fcall *c = arg;
+
+	c->result = c->fn(c->arg);
+	c->ran = true;
+	fcall_end(c);
+	return NULL;
+}
+
+/* On the target: the start message. */
+static void fcall_start(void *arg)
+{
+	struct fcall *c = arg;
+	struct corio_fiber_opts o = {.detached = true};
+
+	if (atomic_load(&c->st) & FC_CANCEL) {
+		fcall_end(c); /* cancelled before it started: fn never runs */
+		return;
+	}
+	c->err = corio_spawn(NULL, &c->fiber, fcall_fiber, c, &o);
+	if (c->err) {
+		fcall_end(c);
+		return;
+	}
+	atomic_fetch_or(&c->st, FC_STARTED);
+}
+
+/* On the target: the caller's cancellation. */
+static void fcall_cancel(struct corio__remote *r)
+{
+	struct fcall *c = corio__container_of(r, struct fcall, cancel_r);
+	unsigned old = atomic_fetch_or(&c->st, FC_CANCEL_RUN);
+
+	if (old & FC_ENDED) {
+		corio__xwait_deliver(&c->x, 0); /* the end left the reply to us */
+	} else if (old & FC_STARTED) {
+		c->cancelled = true;
+		corio_cancel(c->fiber);
+	}
+	/* else: not started; the start message will see FC_CANCEL */
+}
+
+/* On the caller's side: its deadline passed, or its fiber was cancelled.
+ * The wait goes on until the reply. */
+static void fcall_abort(struct corio__wait *w, int reason)
+{
+	struct fcall *c = corio__container_of(w, struct fcall, x.w);
+
+	if (c->reason)
+		return; /* asked already */
+	c->reason = reason;
+	if (atomic_fetch_or(&c->st, FC_CANCEL) & FC_ENDED)
+		return; /* the reply is on its way */
+	c->cancel_r.fn = fcall_cancel;
+	if (corio__pool_deliver(c->pool, c->k, &c->cancel_r) == 0)
+		return;
+	if (atomic_fetch_or(&c->st, FC_CANCEL_RUN) & FC_ENDED)
+		corio__xwait_deliver(&c->x, 0); /* the end left the reply to us */
+}
+
+int corio_call_fiber_until(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
+			   void **result, int64_t deadline)
+{
+	corio_fiber *self = corio__self();
+	struct fcall c;
+	int err;
+
+	if (!pool || !fn || k >= corio_pool_size(pool))
+		return -EINVAL;
+	if (self) {
+		err = corio__take_cancel(self);
+		if (err)
+			return err;
+	} else if (corio__tls_loop) {
+		return -EPERM; /* a loop's own stack must not wait */
+	}
+	memset(&c, 0, sizeof(c));
+	corio__xwait_init(&c.x, fcall_abort);
+	c.pool = pool;
+	c.k = k;
+	c.fn = fn;
+	c.arg = arg;
+	atomic_init(&c.st, 0);
+	err = corio_post(pool, k, fcall_start, &c, 0);
+	if (err)
+		return err;
+	corio__xwait_park(&c.x, deadline);
+	if (c.err)
+		return c.err;
+	if (result)
+		*result = c.ran ? c.result : NULL;
+	if (!c.ran || c.cancelled)
+		return c.reason; /* set: only a cancellation stops or reaches it */
+	return 0;
+}
+
+int corio_call_fiber(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg, void **result)
+{
+	return corio_call_fiber_until(pool, k, fn, arg, result, 0);
 }

@@ -367,6 +367,20 @@ int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg, unsigne
 	}
 }
 
+int corio__pool_deliver(corio_pool *pool, unsigned k, struct corio__remote *r)
+{
+	struct slot *s = &pool->slots[k];
+	corio_loop *loop;
+	int err;
+
+	loop = enter_slot(s, &err);
+	if (!loop)
+		return err;
+	corio__remote_post(loop, r);
+	leave_slot(s);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- pool */
 
 static void kick_noop(struct corio__remote *r)
