@@ -119,8 +119,10 @@ CORIO_API void corio_loop_stats(const corio_loop *loop, struct corio_loop_stats 
 
 /*
  * Convenience: create a loop on this thread, run @fn as its first fiber,
- * run the loop until everything ends, destroy it. Returns what @fn returned
- * (cast to int), or -errno if the loop or the fiber could not be created.
+ * run the loop until everything ends or a fiber calls corio_loop_stop(),
+ * destroy it (which cancels the fibers still alive and waits for them).
+ * Returns what @fn returned (cast to int; 0 if it had not ended when the
+ * loop stopped), or -errno if the loop or the fiber could not be created.
  */
 CORIO_API int corio_main(void *(*fn)(void *arg), void *arg);
 

@@ -128,9 +128,11 @@ CORIO_API int corio_conn_fd(const corio_conn *c);
 
 /*
  * Look at buffered data without copying: waits until there is some, then
- * sets *data to it and returns its length (> 0). Returns 0 at the end of the
- * stream, -ETIMEDOUT after read_timeout, or -errno. The data stays valid
- * until corio_conn_consume or the next peek.
+ * sets *data to it and returns its length (> 0): the front receive buffer,
+ * which may hold more than max_buffered bytes. Returns 0 at the end of the
+ * stream, -ETIMEDOUT after read_timeout, -EBUSY if another fiber is waiting
+ * to read, or -errno. The data stays valid until corio_conn_consume or the
+ * next peek.
  */
 CORIO_API ssize_t corio_conn_peek(corio_conn *c, const void **data);
 
