@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -406,8 +407,10 @@ static void pool_threads_block_signals(void **state)
 	assert_true(p.ok[1]);
 }
 
-/* The epoll backend's file threads: their mask read from /proc. */
-static bool file_threads_ok(int *count)
+/* The epoll backend's file threads: their mask read from /proc. A thread
+ * being created has every signal blocked for a moment (glibc sets the mask
+ * it inherits once it runs): *starting counts those, to look again. */
+static bool file_threads_ok(int *count, int *starting)
 {
 	char path[320], line[256];
 	struct dirent *d;
@@ -416,6 +419,7 @@ static bool file_threads_ok(int *count)
 
 	assert_non_null(dir);
 	*count = 0;
+	*starting = 0;
 	while ((d = readdir(dir))) {
 		FILE *f;
 		bool ours = false;
@@ -437,7 +441,10 @@ static bool file_threads_ok(int *count)
 				for (int s = 1; s <= 64; s++)
 					if (blk & (1ull << (s - 1)))
 						sigaddset(&m, s);
-				ok = ok && mask_ok(&m);
+				if (sigismember(&m, SIGSEGV) == 1)
+					(*starting)++;
+				else
+					ok = ok && mask_ok(&m);
 				(*count)++;
 			}
 		}
@@ -449,13 +456,19 @@ static bool file_threads_ok(int *count)
 
 static void *file_op_body(void *arg)
 {
-	int count, fd;
+	int count, starting, fd;
 
 	(void)arg;
 	fd = corio_openat(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(corio_close(fd), 0);
-	assert_true(file_threads_ok(&count));
+	for (int tries = 0;; tries++) {
+		assert_true(file_threads_ok(&count, &starting));
+		if (!starting)
+			break;
+		assert_true(tries < 100000); /* a thread stuck with SIGSEGV blocked */
+		sched_yield();
+	}
 	if (!t_is_uring(corio_loop_current()))
 		assert_true(count >= 1); /* the open ran on one */
 	return NULL;
