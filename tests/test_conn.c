@@ -234,6 +234,23 @@ static void dry_ring(void **state)
 
 /* --------------------------------------- messages spanning buffers */
 
+/* Peek (then peek_more) until a whole line is buffered: its length, '\n'
+ * included, with *line at its start; or what the peeks returned (0 at the
+ * end of the stream, -EMSGSIZE past max_buffered...). */
+static ssize_t peek_line(corio_conn *c, const char **line)
+{
+	const char *nl = NULL;
+	const void *p;
+	ssize_t n = corio_conn_peek(c, &p);
+
+	while (n > 0 && !(nl = memchr(p, '\n', (size_t)n)))
+		n = corio_conn_peek_more(c, &p);
+	if (n <= 0)
+		return n;
+	*line = p;
+	return nl - (const char *)p + 1;
+}
+
 struct lines {
 	int sv[2];
 	int lines, bad, end;
@@ -251,22 +268,19 @@ static void *line_reader(void *a)
 
 	assert_int_equal(corio_conn_open(&c, t->sv[0], &(struct corio_conn_opts){.max_buffered = 4096}), 0);
 	for (;;) {
-		const char *nl;
+		const char *line;
 
-		n = corio_conn_peek(c, &p);
-		while (n > 0 && !(nl = memchr(p, '\n', (size_t)n)))
-			n = corio_conn_peek_more(c, &p);
+		n = peek_line(c, &line);
 		if (n <= 0)
 			break;
 		/* A line is "<len> <len x's>\n". */
-		size_t len = (size_t)(nl - (const char *)p) + 1;
-		long want = strtol(p, NULL, 10);
-		const char *sp = memchr(p, ' ', len);
+		long want = strtol(line, NULL, 10);
+		const char *sp = memchr(line, ' ', (size_t)n);
 
-		if (!sp || (long)(nl - sp - 1) != want)
+		if (!sp || (long)(line + n - 2 - sp) != want)
 			t->bad++;
 		t->lines++;
-		corio_conn_consume(c, len);
+		corio_conn_consume(c, (size_t)n);
 	}
 	if (n == -EMSGSIZE) {
 		t->too_big = n;
@@ -412,25 +426,23 @@ static void *sized_reader(void *a)
 {
 	struct sized *t = a;
 	struct corio_conn_opts o = {.max_buffered = t->max_buffered};
-	const char *nl = NULL;
+	const char *line;
 	corio_conn *c;
 	const void *p;
 	ssize_t n;
 
 	assert_int_equal(corio_conn_open(&c, t->sv[0], &o), 0);
 	for (;;) {
-		n = corio_conn_peek(c, &p);
-		while (n > 0 && !(nl = memchr(p, '\n', (size_t)n)))
-			n = corio_conn_peek_more(c, &p);
+		n = peek_line(c, &line);
 		if (n <= 0)
 			break;
-		size_t len = (size_t)(nl - (const char *)p) + 1;
+		size_t len = (size_t)n;
 
 		if (t->lines >= t->n || len != t->sizes[t->lines]) {
 			t->bad++;
 		} else {
 			for (size_t i = 0; i + 1 < len; i++)
-				if (((const char *)p)[i] != sized_byte(t->lines, i)) {
+				if (line[i] != sized_byte(t->lines, i)) {
 					t->bad++;
 					break;
 				}
