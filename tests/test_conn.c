@@ -761,6 +761,13 @@ static void *dl_main(void *a)
 	assert_int_equal(corio_conn_writev_until(t->c, iov, 2, corio_now() + 20 * CORIO_MSEC),
 			 -ETIMEDOUT);
 	assert_int_equal(corio_conn_write_until(t->c, "x", 1, 1), -ETIMEDOUT);
+	{
+		struct iovec many[17];
+
+		for (int i = 0; i < 17; i++)
+			many[i] = (struct iovec){big, 1};
+		assert_int_equal(corio_conn_writev_until(t->c, many, 17, far), -EINVAL);
+	}
 	/* A write waiting for room is cancelled like any call (a copying one:
 	 * a zero-copy write that has queued data waits for the peer to take
 	 * it, cancelled or not, see net.h). */
@@ -774,6 +781,11 @@ static void *dl_main(void *a)
 	assert_int_equal(corio_conn_shutdown_until(t->c, SHUT_WR, 1), -ETIMEDOUT);
 	assert_int_equal(corio_conn_shutdown_until(t->c, SHUT_WR, far), 0);
 	assert_int_equal(corio_conn_write_until(t->c, "x", 1, far), -EPIPE);
+	/* The peer ends its side: reads see the end of the stream. */
+	assert_int_equal(shutdown(t->sv[1], SHUT_WR), 0);
+	assert_int_equal(corio_conn_read_until(t->c, buf, sizeof(buf), far), 0);
+	cnt = 4;
+	assert_int_equal(corio_conn_peekv_until(t->c, piece, &cnt, far), 0);
 	assert_int_equal(corio_conn_close(t->c), 0);
 	free(big);
 	return NULL;
