@@ -4,7 +4,9 @@
 #                on 127.0.0.1:6380, one loop per core
 #   make test    build and run every test: normal build and ASan+UBSan build
 #                (gcc), the ASan+UBSan build again with clang, each on both
-#                backends (io_uring and epoll), the test programs under
+#                backends (io_uring and epoll; the documentation's C blocks
+#                and, in the normal build, a program built against the
+#                installed library among them), the test programs under
 #                valgrind (memcheck), then every fuzz target for FUZZ_TIME
 #                seconds (clang, libFuzzer)
 #   make test-valgrind

@@ -296,6 +296,7 @@ static void call_fiber(void **state)
  * result or nothing; none hangs, none touches freed memory. */
 struct cf_race {
 	corio_pool *pool;
+	unsigned rounds;
 	int bad;
 	_Atomic int done;
 };
@@ -324,7 +325,7 @@ static void *cf_race_fiber(void *a)
 {
 	struct cf_race *t = a;
 
-	for (unsigned i = 0; i < 2000; i++)
+	for (unsigned i = 0; i < t->rounds; i++)
 		t->bad += cf_race_round(t->pool, 1, i);
 	atomic_store(&t->done, 1);
 	return NULL;
@@ -338,12 +339,12 @@ static void cf_race_spawn(void *a)
 static void call_fiber_deadline_race(void **state)
 {
 	corio_pool *p = new_pool(2, NULL);
-	struct cf_race t = {.pool = p};
+	struct cf_race t = {.pool = p, .rounds = t_under_valgrind() ? 300 : 2000};
 	int bad = 0;
 
 	(void)state;
 	assert_int_equal(corio_post(p, 0, cf_race_spawn, &t, 0), 0);
-	for (unsigned i = 0; i < 2000; i++)
+	for (unsigned i = 0; i < t.rounds; i++)
 		bad += cf_race_round(p, i % 2, i);
 	while (!atomic_load(&t.done))
 		sched_yield();
