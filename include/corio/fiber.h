@@ -2,9 +2,9 @@
  * corio: stackful fibers.
  *
  * A fiber runs on one loop, on its own stack (mmap'ed from a per-loop pool,
- * with a 16 KiB guard region below it). Fibers are cooperative: one runs until it blocks in a
- * corio call, yields or returns. Blocking calls (corio/io.h, corio/sync.h,
- * corio_sleep) suspend only the calling fiber.
+ * with a 16 KiB guard region below it). Fibers are cooperative: one runs
+ * until it blocks in a corio call, yields or returns. Blocking calls
+ * (corio/io.h, corio/sync.h, corio_sleep) suspend only the calling fiber.
  *
  * Handles: a fiber that is not detached stays valid until corio_join() has
  * returned for it; a detached fiber's handle must not be used once it may

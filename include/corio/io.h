@@ -19,7 +19,8 @@
  * 0x7ffff000 are clamped, as Linux does.
  *
  * send and sendmsg always add MSG_NOSIGNAL: a peer reset gives -EPIPE, never
- * SIGPIPE.
+ * SIGPIPE. A write to a pipe whose reader is gone gives -EPIPE as well, once
+ * corio has made SIGPIPE harmless (corio/signal.h).
  */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
