@@ -376,6 +376,7 @@ static void foreign_thread_waits(void **state)
 	assert_int_equal(corio_xchan_init(&t.rv, sizeof(uint64_t), 0), 0);
 	/* Nothing there: the deadline ends the wait (past, and soon). */
 	assert_int_equal(corio_xsem_wait_until(&t.sem, 1), -ETIMEDOUT);
+	assert_int_equal(corio_xsem_wait_until(&t.sem, -5), -ETIMEDOUT);
 	assert_int_equal(corio_xsem_wait_until(&t.sem, corio_now() + CORIO_MSEC), -ETIMEDOUT);
 	assert_int_equal(corio_xevent_wait_until(&t.ev, corio_now() + CORIO_MSEC), -ETIMEDOUT);
 	assert_int_equal(corio_xchan_recv_until(&t.ch, &v, corio_now() + CORIO_MSEC), -ETIMEDOUT);

@@ -84,8 +84,12 @@ static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
  * clock of corio_now). 0, or -ETIMEDOUT. */
 static int futex_wait_until(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
 {
-	struct timespec ts = {.tv_sec = deadline / CORIO_SEC, .tv_nsec = deadline % CORIO_SEC};
+	struct timespec ts = {0, 0}; /* a deadline before 0 has passed too */
 
+	if (deadline > 0) {
+		ts.tv_sec = deadline / CORIO_SEC;
+		ts.tv_nsec = deadline % CORIO_SEC;
+	}
 	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, val, &ts, NULL,
 		    FUTEX_BITSET_MATCH_ANY) && errno == ETIMEDOUT)
 		return -ETIMEDOUT;
