@@ -36,14 +36,18 @@ run() {
 libdir=$(pkg-config --variable=libdir corio)
 "$cc" -Wall -Werror "$tmp/consumer.c" $(pkg-config --cflags --libs corio) \
 	-Wl,-rpath,"$libdir" -o "$tmp/shared"
-ldd "$tmp/shared" | grep -q "libcorio.so.0 => $libdir/libcorio.so.0" ||
-	{ echo "consumer: the shared build does not load the installed libcorio" >&2; exit 1; }
+# (ldd's output whole, then grep: grep -q may exit before ldd is done, and
+# pipefail would count ldd's SIGPIPE.)
+deps=$(ldd "$tmp/shared")
+grep -q "libcorio.so.0 => $libdir/libcorio.so.0" <<<"$deps" ||
+	{ echo "consumer: the shared build does not load the installed libcorio:" >&2
+	  echo "$deps" >&2; exit 1; }
 run "pkg-config (shared)" "$tmp/shared"
 
 # 2. Static: every private dependency must be in the .pc file.
 "$cc" -Wall -Werror -static "$tmp/consumer.c" $(pkg-config --static --cflags --libs corio) \
 	-o "$tmp/static"
-if readelf -d "$tmp/static" 2>/dev/null | grep -q NEEDED; then
+if grep -q NEEDED <<<"$(readelf -d "$tmp/static" 2>/dev/null)"; then
 	echo "consumer: the static build has dynamic dependencies" >&2
 	exit 1
 fi
