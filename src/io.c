@@ -188,6 +188,17 @@ DEFINE_OP(int, fdatasync, (int fd), (fd))
 DEFINE_OP(int, openat, (int dfd, const char *path, int flags, mode_t mode),
 	  (dfd, path, flags, mode))
 
+int corio__close_now(int fd)
+{
+	corio_loop *loop = corio__tls_loop;
+
+	if (!corio_fd_is_direct(fd))
+		return close(fd) ? -errno : 0;
+	if (!loop || !(loop->caps & CORIO__CAP_DIRECT))
+		return -EBADF;
+	return loop->be->direct->close_now(loop, (unsigned)(fd - CORIO_FD_DIRECT));
+}
+
 /*
  * Close is not refused to a cancelled fiber (a cancellation pending, or its
  * loop being destroyed, when every call returns -ECANCELED): a close that

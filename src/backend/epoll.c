@@ -1404,6 +1404,7 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 	b->verify_after = (int64_t)verify_ms * CORIO_MSEC;
 	atomic_init(&b->wake_pending, false);
 	loop->be_state = b;
+	loop->caps = 0; /* no multishot, buffer rings, direct descriptors or rings */
 	return 0;
 
 fail_pool:

@@ -124,6 +124,22 @@ ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
 	return (ssize_t)len;
 }
 
+bool corio__addr_loopback(const struct sockaddr_storage *ss)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		if (!memcmp(a, mapped, 12))
+			return a[12] == 127;
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	}
+	return false;
+}
+
 /* -------------------------------------------------------- accept loop */
 
 #define ARMED 16 /* direct accepts waiting in the kernel at once */
@@ -301,10 +317,10 @@ static void on_accept_direct(corio_loop *loop, int res, unsigned flags, void *us
 	a->id = 0;
 	s->narmed--;
 	if (res >= 0) {
-		corio__direct_note_peer(loop, (unsigned)res, corio__addr_loopback(&a->peer));
+		loop->be->direct->note_peer(loop, (unsigned)res, corio__addr_loopback(&a->peer));
 		start_handler(s, CORIO_FD_DIRECT + res);
 	} else {
-		corio__direct_release(loop);
+		loop->be->direct->release(loop);
 		if (!(res == -ECANCELED && s->acc_stopping))
 			s->acc_err = res;
 	}
@@ -324,7 +340,7 @@ static int arm_direct(struct server *s)
 			continue;
 		if (s->o.max_conns && s->active + s->narmed >= s->o.max_conns)
 			break;
-		if (corio__direct_reserve(s->loop))
+		if (s->loop->be->direct->reserve(s->loop))
 			break; /* the table is taken: wait for a close */
 		memset(&sqe, 0, sizeof(sqe));
 		a->peer_len = sizeof(a->peer);
@@ -336,7 +352,7 @@ static int arm_direct(struct server *s)
 		id = corio_async_sqe(s->loop, &sqe, on_accept_direct, a);
 		if (id < 0) {
 			s->refs--;
-			corio__direct_release(s->loop);
+			s->loop->be->direct->release(s->loop);
 			return (int)id;
 		}
 		a->id = id;
@@ -356,8 +372,8 @@ static int accept_failed(struct server *s, int err, int64_t *backoff)
 	return back_off(s, backoff);
 }
 
-/* On io_uring: one multishot accept, or direct accepts. */
-static int serve_uring(struct server *s)
+/* Accepts armed in the kernel: one multishot accept, or direct accepts. */
+static int serve_armed(struct server *s)
 {
 	int64_t backoff = 0;
 	int err;
@@ -435,11 +451,12 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 	s->loop = corio__tls_loop;
 	s->lfd = listen_fd;
 	corio_event_init(&s->kick);
-	/* Direct descriptors where the loop can have them (io_uring and
-	 * multishot accept); plain ones elsewhere, for the same handlers. */
-	s->direct = s->o.direct && !corio__direct_table(s->loop);
-	if (s->loop->be == &corio__backend_uring)
-		err = serve_uring(s);
+	/* Direct descriptors where the loop can have them; plain ones
+	 * elsewhere, for the same handlers. */
+	s->direct = s->o.direct && (s->loop->caps & CORIO__CAP_DIRECT) &&
+		    !s->loop->be->direct->setup(s->loop);
+	if (s->loop->caps & CORIO__CAP_MULTISHOT)
+		err = serve_armed(s);
 	else
 		err = serve_plain(s);
 	/* Stop accepting; the ops keep their references until their end. */
