@@ -305,6 +305,9 @@ bool corio__addr_loopback(const struct sockaddr_storage *ss);
 
 #include "fiber/ctx.h"
 
+/* Bytes of guard region below each stack. */
+#define CORIO__GUARD ((size_t)16384)
+
 struct corio__stack {
 	char *lo;		   /* lowest usable byte (the guard is just below) */
 	size_t size;		   /* usable bytes */
@@ -487,6 +490,11 @@ void corio__inbox_term(corio_loop *loop);
 unsigned corio__inbox_drain(corio_loop *loop);
 /* True if something from another thread waits to be run. */
 bool corio__inbox_pending(corio_loop *loop);
+/* The loop is about to sleep in its poll: publish it to senders. true: sleep,
+ * then call corio__inbox_awake(); false: something arrived meanwhile, do not
+ * sleep (the loop is marked awake again). */
+bool corio__inbox_sleep(corio_loop *loop);
+void corio__inbox_awake(corio_loop *loop);
 /* Tell @target something was queued for it: wake it if it sleeps. */
 void corio__notify(corio_loop *target);
 /* Deliver @r to @loop: r->fn runs there at its next turn. Any thread. */

@@ -12,50 +12,17 @@
  *
  * The loop waits only when nothing is ready, and only in INTERRUPT mode (or
  * HYBRID after spinning spin_ns). Before it sleeps it says so in its inbox's
- * sleeping word, so that senders know to wake it (pool/pool.c has the
+ * sleeping word, so that senders know to wake it (pool/inbox.c has the
  * protocol). It never waits for nothing: if nothing is in flight, no timer is
  * armed, no other thread can reach it, and fibers are still parked, they wait
  * on each other and corio_loop_run returns -EDEADLK instead of hanging.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <stdatomic.h>
 
 #include "internal.h"
-
-__thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
-
-int64_t corio_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * CORIO_SEC + ts.tv_nsec;
-}
-
-const char *corio_version(void)
-{
-	return "corio 0.1.0";
-}
-
-void corio__log(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	fprintf(stderr, "corio: %s\n", buf);
-}
 
 int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 {
@@ -142,25 +109,20 @@ static int64_t wait_time(corio_loop *loop, bool wait, int64_t *now)
 
 int corio__turn(corio_loop *loop, bool wait)
 {
-	struct corio__inbox *ib = loop->inbox;
 	int64_t now = 0, timeout = wait_time(loop, wait, &now);
 	unsigned events;
 	int err;
 
 	loop->stats.turns++;
 	loop->in_turn = true;
-	if (timeout != 0) {
-		/* About to sleep: publish it, then look once more (rule 5). */
-		atomic_store_explicit(&ib->state, CORIO__SLEEPING, memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
-		if (corio__inbox_pending(loop))
-			timeout = 0;
-		else
-			loop->stats.sleeps++;
-	}
+	/* May sleep: tell senders first (rule 5, pool/inbox.c). */
+	if (timeout != 0 && !corio__inbox_sleep(loop))
+		timeout = 0;
+	if (timeout != 0)
+		loop->stats.sleeps++;
 	err = loop->be->poll(loop, timeout);
 	if (timeout != 0)
-		atomic_store_explicit(&ib->state, CORIO__AWAKE, memory_order_relaxed);
+		corio__inbox_awake(loop);
 	if (err < 0) {
 		loop->in_turn = false;
 		return err;
