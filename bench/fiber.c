@@ -17,7 +17,8 @@
 #include <sys/mman.h>
 
 #include "bench.h"
-#include "internal.h"
+#include "corio.h"
+#include "fiber/ctx.h"
 
 /* ---------------------------------------------------------------- switch */
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "internal.h"
+#include "base.h"
 
 __thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
 

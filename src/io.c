@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "op.h"
 
 static unsigned clamp_len(size_t len)
 {

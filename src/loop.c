@@ -22,7 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "backend/backend.h"
+#include "fiber/fiber.h"
+#include "loop.h"
+#include "op.h"
+#include "pool/inbox.h"
 
 int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 {

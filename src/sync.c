@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fiber/fiber.h"
+#include "sync.h"
 
 /* Park the running fiber on @q. Returns the wake result. */
 static int wait_on(struct corio_list *q, void *obj, int64_t deadline)

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/backends.h"
 #include "util.h"
 
 #define N 300

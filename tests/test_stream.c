@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h" /* corio__epoll_set_pool_hook */
+#include "backend/backends.h" /* corio__epoll_set_pool_hook */
 #include "util.h"
 
 static int64_t far(void)

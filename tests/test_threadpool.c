@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/backends.h"
 #include "util.h"
 
 /* A loop on epoll, or skip (the .uring registration of this test). */

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "timer.h"
 #include "util.h"
 
 /* A small deterministic generator (xorshift64*). */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "backends.h"
 
 /* Which backend: the option, else $CORIO_BACKEND, else auto. */
 static int pick(const struct corio_loop_opts *opts, enum corio_backend *out)

@@ -65,7 +65,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "backends.h"
 #include "threadpool.h"
 
 #define EVENTS 256

@@ -33,7 +33,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../internal.h"
 #include "uring.h"
 
 #if defined(__has_include)

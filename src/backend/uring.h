@@ -5,7 +5,8 @@
 #ifndef CORIO_URING_H
 #define CORIO_URING_H
 
-#include "../internal.h"
+#include "../op.h"
+#include "backends.h"
 
 struct uring {
 	struct io_uring ring;

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "../internal.h"
 #include "uring.h"
 
 static unsigned pow2(unsigned n)

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fiber.h"
 
 #ifdef CORIO_ASAN
 #include <sanitizer/common_interface_defs.h>

@@ -25,7 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "stack.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

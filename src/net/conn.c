@@ -30,7 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "net.h"
 
 #define FLOW_MAX 64u
 #define STAGE_MIN 16384u

@@ -20,7 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "net.h"
 
 static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "inbox.h"
 
 enum { CALL_PENDING, CALL_RUNNING, CALL_SKIPPED };
 

@@ -33,7 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "inbox.h"
 
 #define DRAIN_BATCH 4096
 

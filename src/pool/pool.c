@@ -22,7 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../loop.h"
+#include "inbox.h"
 
 struct slot {
 	_Alignas(CORIO__CACHELINE) _Atomic(corio_loop *) loop;

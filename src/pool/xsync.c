@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "../sync.h"
+#include "inbox.h"
 
 /* -------------------------------------------------------- spinlock, queue */
 
