@@ -288,40 +288,14 @@ corio_req corio_async_nop(corio_loop *loop, corio_cb cb, void *user)
 
 #define REFUSED_FLAGS (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS)
 
-#ifndef IORING_OP_READ_MULTISHOT
-#define IORING_OP_READ_MULTISHOT 49 /* Linux 6.7 */
-#endif
-#ifndef IORING_TIMEOUT_MULTISHOT
-#define IORING_TIMEOUT_MULTISHOT (1U << 6) /* Linux 6.4 */
-#endif
-
-/* The multishot forms a fiber call cannot take: a fiber gets one result,
- * and the later ones (an accepted fd, a buffer id) would be lost. Any other
- * op that still completes more than once is cut short in op.c. */
-static bool multishot(const struct io_uring_sqe *sqe)
-{
-	switch (sqe->opcode) {
-	case IORING_OP_ACCEPT:
-		return sqe->ioprio & IORING_ACCEPT_MULTISHOT;
-	case IORING_OP_RECV:
-	case IORING_OP_RECVMSG:
-		return sqe->ioprio & IORING_RECV_MULTISHOT;
-	case IORING_OP_POLL_ADD:
-		return sqe->len & IORING_POLL_ADD_MULTI;
-	case IORING_OP_TIMEOUT:
-		return sqe->timeout_flags & IORING_TIMEOUT_MULTISHOT;
-	case IORING_OP_READ_MULTISHOT:
-		return true;
-	default:
-		return false;
-	}
-}
-
 int corio_sqe_until(const struct io_uring_sqe *sqe, int64_t deadline)
 {
 	struct corio__op op;
 
-	if (!sqe || (sqe->flags & REFUSED_FLAGS) || multishot(sqe))
+	/* A fiber gets one result: it cannot take the multishot forms, whose
+	 * later results (an accepted fd, a buffer id) would be lost. Any other
+	 * op that still completes more than once is cut short in op.c. */
+	if (!sqe || (sqe->flags & REFUSED_FLAGS) || corio__sqe_multishot(sqe))
 		return -EINVAL;
 	op.sqe = *sqe;
 	return corio__fiber_io(&op, deadline);

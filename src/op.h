@@ -15,6 +15,7 @@
 #include <liburing.h>
 
 #include "fiber/fiber.h"
+#include "opdef.h"
 #include "seam.h"
 
 enum corio__op_kind {

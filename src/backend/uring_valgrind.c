@@ -2,8 +2,8 @@
  * Valgrind and io_uring. Valgrind follows system calls, so it knows what
  * read(2) writes; it does not know what the kernel writes on behalf of an
  * SQE, and reports the filled buffers as uninitialised. Under valgrind
- * (RUNNING_ON_VALGRIND at loop set-up) the backend tells it, per opcode,
- * what a completion wrote. Outside valgrind none of this runs.
+ * (RUNNING_ON_VALGRIND at loop set-up) the backend tells it what a
+ * completion wrote, as the opcode's row says (opdef.c). Outside valgrind none of this runs.
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>
@@ -65,15 +65,14 @@ void corio__valgrind_completed(corio_loop *loop, const struct corio__op *op, int
 		buffer_defined(loop, op, res, flags);
 		return;
 	}
-	switch (sqe->opcode) {
-	case IORING_OP_READ:
-	case IORING_OP_RECV:
+	switch (corio__opdef(sqe->opcode)->writes) {
+	case CORIO__WRITES_BUF:
 		defined(addr, (size_t)res);
 		break;
-	case IORING_OP_READV:
+	case CORIO__WRITES_IOV:
 		iov_defined(addr, sqe->len, (size_t)res);
 		break;
-	case IORING_OP_RECVMSG: {
+	case CORIO__WRITES_MSG: {
 		struct msghdr *m = addr;
 
 		defined(m, sizeof(*m));
@@ -82,10 +81,10 @@ void corio__valgrind_completed(corio_loop *loop, const struct corio__op *op, int
 		defined(m->msg_control, m->msg_controllen);
 		break;
 	}
-	case IORING_OP_STATX:
+	case CORIO__WRITES_STATX:
 		defined((void *)(uintptr_t)sqe->addr2, sizeof(struct statx));
 		break;
-	case IORING_OP_ACCEPT:
+	case CORIO__WRITES_SOCKADDR:
 		if (sqe->addr2) {
 			socklen_t *len = (socklen_t *)(uintptr_t)sqe->addr2;
 
