@@ -124,9 +124,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo: cannot create the loop: %s\n", strerror(-err));
 		goto out_listen;
 	}
-	err = corio_spawn(loop, NULL, signals, (void *)(intptr_t)sfd, &detached);
+	err = corio_spawn(NULL, loop, signals, (void *)(intptr_t)sfd, &detached);
 	if (!err)
-		err = corio_spawn(loop, NULL, acceptor, (void *)(intptr_t)lfd, &detached);
+		err = corio_spawn(NULL, loop, acceptor, (void *)(intptr_t)lfd, &detached);
 	if (err) {
 		fprintf(stderr, "echo: cannot start: %s\n", strerror(-err));
 		goto out_loop;

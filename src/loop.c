@@ -273,7 +273,7 @@ int corio_main(void *(*fn)(void *arg), void *arg)
 	err = corio_loop_create(&loop, NULL);
 	if (err)
 		return err;
-	err = corio_spawn(loop, &f, fn, arg, NULL);
+	err = corio_spawn(&f, loop, fn, arg, NULL);
 	if (err) {
 		corio_loop_destroy(loop);
 		return err;

@@ -49,7 +49,7 @@ void corio_mutex_init(corio_mutex *m)
 	corio__list_init(&m->waiters);
 }
 
-int corio_mutex_trylock(corio_mutex *m)
+int corio_mutex_try_lock(corio_mutex *m)
 {
 	corio_fiber *f = corio__self();
 

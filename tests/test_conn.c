@@ -85,7 +85,7 @@ static void server_start(struct server *s)
 	assert_true(s->lfd >= 0);
 	s->port = corio_local_port(s->lfd);
 	assert_true(s->port > 0);
-	assert_int_equal(corio_spawn(NULL, &s->f, serve_fiber, s, NULL), 0);
+	assert_int_equal(corio_spawn(&s->f, NULL, serve_fiber, s, NULL), 0);
 }
 
 static void server_stop(struct server *s)
@@ -110,7 +110,7 @@ static void *client_fiber(void *a)
 	struct client *cl = a;
 	char *out = malloc(cl->len), *in = malloc(cl->len);
 	size_t sent = 0, got = 0;
-	int fd = corio_dial_tcp("127.0.0.1", cl->port, 0);
+	int fd = corio_dial_tcp("127.0.0.1", cl->port);
 
 	assert_non_null(out);
 	assert_non_null(in);
@@ -123,7 +123,7 @@ static void *client_fiber(void *a)
 	while (got < cl->len) {
 		if (sent < cl->len) {
 			size_t k = cl->len - sent < cl->chunk ? cl->len - sent : cl->chunk;
-			ssize_t n = corio_send_all(fd, out + sent, k, 0);
+			ssize_t n = corio_send_all(fd, out + sent, k);
 
 			if (n < 0) {
 				cl->err = (int)n;
@@ -193,7 +193,7 @@ static void run_many(struct many *m)
 	corio_loop *loop = t_loop_opts(&m->lo);
 	corio_fiber *f;
 
-	assert_int_equal(corio_spawn(loop, &f, many_main, m, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, many_main, m, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, NULL), 0);
 	corio_loop_destroy(loop);
@@ -291,11 +291,11 @@ static void *line_writer(void *a)
 
 		memset(buf + k, 'x', (size_t)len);
 		buf[k + len] = '\n';
-		assert_int_equal(corio_send_all(t->sv[1], buf, (size_t)(k + len + 1), 0), k + len + 1);
+		assert_int_equal(corio_send_all(t->sv[1], buf, (size_t)(k + len + 1)), k + len + 1);
 	}
 	/* One line longer than max_buffered, then the end. */
 	memset(buf, 'y', sizeof(buf));
-	assert_int_equal(corio_send_all(t->sv[1], buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(corio_send_all(t->sv[1], buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	corio_shutdown(t->sv[1], SHUT_WR);
 	return NULL;
 }
@@ -305,8 +305,8 @@ static void *lines_main(void *a)
 	struct lines *t = a;
 	corio_fiber *r, *w;
 
-	assert_int_equal(corio_spawn(NULL, &r, line_reader, t, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &w, line_writer, t, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, line_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(&w, NULL, line_writer, t, NULL), 0);
 	corio_join(w, NULL);
 	corio_join(r, NULL);
 	close(t->sv[1]);
@@ -332,7 +332,7 @@ static void messages_span_buffers(void **state)
 	t.sv[0] = accept(lfd, NULL, NULL);
 	assert_true(t.sv[0] >= 0);
 	close(lfd);
-	assert_int_equal(corio_spawn(loop, &f, lines_main, &t, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, lines_main, &t, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_join(f, NULL);
 	corio_loop_destroy(loop);
@@ -369,7 +369,7 @@ static void *gather_main(void *a)
 	assert_int_equal(corio_conn_buffered(c), 0);
 	/* Nothing sent yet: a deadline ends the wait, the conn stays usable. */
 	t->timed_out = corio_conn_peek_until(c, &p, corio_now() + CORIO_MSEC) == -ETIMEDOUT;
-	assert_int_equal(corio_send_all(t->sv[1], out, sizeof(out), 0), (ssize_t)sizeof(out));
+	assert_int_equal(corio_send_all(t->sv[1], out, sizeof(out)), (ssize_t)sizeof(out));
 	corio_shutdown(t->sv[1], SHUT_WR);
 	while (t->got < sizeof(out)) {
 		cnt = 64;
@@ -402,7 +402,7 @@ static void peekv_gathers_buffers(void **state)
 
 	(void)state;
 	t_tcp_pair(&t.sv[1], &t.sv[0]);
-	assert_int_equal(corio_spawn(loop, &f, gather_main, &t, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, gather_main, &t, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_join(f, NULL);
 	corio_loop_destroy(loop);
@@ -443,9 +443,9 @@ static void *zero_writer(void *a)
 {
 	struct zero *t = a;
 
-	assert_int_equal(corio_send_all(t->sv[1], "abc", 3, 0), 3);
+	assert_int_equal(corio_send_all(t->sv[1], "abc", 3), 3);
 	assert_int_equal(corio_event_wait(&t->peeked), 0);
-	assert_int_equal(corio_send_all(t->sv[1], "def", 3, 0), 3);
+	assert_int_equal(corio_send_all(t->sv[1], "def", 3), 3);
 	return NULL;
 }
 
@@ -455,8 +455,8 @@ static void *zero_main(void *a)
 	corio_fiber *r, *w;
 
 	corio_event_init(&t->peeked);
-	assert_int_equal(corio_spawn(NULL, &r, zero_reader, t, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &w, zero_writer, t, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, zero_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(&w, NULL, zero_writer, t, NULL), 0);
 	corio_join(w, NULL);
 	corio_join(r, NULL);
 	return NULL;
@@ -532,8 +532,8 @@ static void *sends_main(void *a)
 {
 	corio_fiber *s, *r;
 
-	assert_int_equal(corio_spawn(NULL, &s, big_sender, a, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &r, slow_receiver, a, NULL), 0);
+	assert_int_equal(corio_spawn(&s, NULL, big_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, slow_receiver, a, NULL), 0);
 	corio_join(s, NULL);
 	corio_join(r, NULL);
 	return NULL;
@@ -573,7 +573,7 @@ static void *reset_sender(void *a)
 	size_t len = 32u << 20;
 	char *buf = calloc(1, len);
 
-	t->res = corio_send_all(t->sv[0], buf, len, 0);
+	t->res = corio_send_all(t->sv[0], buf, len);
 	free(buf);
 	return NULL;
 }
@@ -595,8 +595,8 @@ static void *reset_main(void *a)
 {
 	corio_fiber *s, *r;
 
-	assert_int_equal(corio_spawn(NULL, &s, reset_sender, a, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &r, resetter, a, NULL), 0);
+	assert_int_equal(corio_spawn(&s, NULL, reset_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, resetter, a, NULL), 0);
 	corio_join(r, NULL);
 	corio_join(s, NULL);
 	return NULL;
@@ -637,7 +637,7 @@ static void *nofile_main(void *a)
 	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 16, 0);
 	assert_true(srv->s.lfd >= 0);
 	cl.port = corio_local_port(srv->s.lfd);
-	assert_int_equal(corio_spawn(NULL, &srv->s.f, nofile_serve, &srv->s, NULL), 0);
+	assert_int_equal(corio_spawn(&srv->s.f, NULL, nofile_serve, &srv->s, NULL), 0);
 	/* Use up every descriptor, then free one for the client's socket. */
 	while (nhog < 256 && (fd = dup(srv->s.lfd)) >= 0)
 		hog[nhog++] = fd;
@@ -645,7 +645,7 @@ static void *nofile_main(void *a)
 	close(hog[--nhog]);
 	/* The client connects (the kernel completes the handshake) but the
 	 * server's accept fails with EMFILE: it must back off, not give up. */
-	assert_int_equal(corio_spawn(NULL, &f, client_fiber, &cl, NULL), 0);
+	assert_int_equal(corio_spawn(&f, NULL, client_fiber, &cl, NULL), 0);
 	while (srv->st.backoffs == 0)
 		corio_yield();
 	/* Give descriptors back: the waiting client must now be served. */
@@ -681,7 +681,7 @@ static void accept_without_descriptors(void **state)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		if (corio_loop_create(&loop, NULL))
 			_exit(3);
-		corio_spawn(loop, &f, nofile_main, &srv, NULL);
+		corio_spawn(&f, loop, nofile_main, &srv, NULL);
 		corio_loop_run(loop);
 		corio_join(f, &res);
 		corio_loop_destroy(loop);
@@ -748,7 +748,7 @@ static void direct_handler(int fd, void *arg)
 		return;
 	}
 	while ((n = corio_recv(fd, buf, sizeof(buf), 0)) > 0)
-		if (corio_send_all(fd, buf, (size_t)n, 0) != n)
+		if (corio_send_all(fd, buf, (size_t)n) != n)
 			break;
 	if (n < 0 || corio_close(fd) != 0)
 		d->bad++;
@@ -787,7 +787,7 @@ static void *direct_main(void *a)
 	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
 	assert_true(srv->s.lfd >= 0);
 	srv->s.port = corio_local_port(srv->s.lfd);
-	assert_int_equal(corio_spawn(NULL, &srv->s.f, direct_serve, &srv->s, NULL), 0);
+	assert_int_equal(corio_spawn(&srv->s.f, NULL, direct_serve, &srv->s, NULL), 0);
 	corio_waitgroup_init(&wg);
 	corio_waitgroup_add(&wg, DIRECT_CLIENTS);
 	for (unsigned i = 0; i < DIRECT_CLIENTS; i++) {

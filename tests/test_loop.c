@@ -99,7 +99,7 @@ static void *wrong_thread(void *arg)
 	(void)arg;
 	thread_results[0] = corio_loop_run(shared_loop);
 	thread_results[1] = corio_loop_run_once(shared_loop, false);
-	thread_results[2] = corio_spawn(shared_loop, NULL, nothing, NULL, NULL);
+	thread_results[2] = corio_spawn(NULL, shared_loop, nothing, NULL, NULL);
 	thread_results[3] = (int)corio_async_nop(shared_loop, cb_never, NULL);
 	thread_results[4] = (int)corio_async_timer(shared_loop, 1, cb_never, NULL);
 	/* This thread can have a loop of its own, at the same time. */
@@ -198,10 +198,10 @@ static void deadlock_detected(void **state)
 	corio_mutex_init(&m1);
 	corio_mutex_init(&m2);
 	memset(dl_res, 0x55, sizeof(dl_res));
-	assert_int_equal(corio_spawn(loop, NULL, wait_a_set_b, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, wait_b_set_a, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, lock_12, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, lock_21, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_a_set_b, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_b_set_a, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, lock_12, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, lock_21, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), -EDEADLK);
 	assert_int_equal(corio_loop_run_once(loop, true), -EDEADLK);
 	/* Still deadlocked: run again says so again rather than hanging. */
@@ -260,10 +260,10 @@ static void not_a_deadlock(void **state)
 	t_pipe(p);
 	corio_event_init(&ev_a);
 	corio_event_init(&ev_b);
-	assert_int_equal(corio_spawn(loop, NULL, wait_ev_a, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, read_then_set, p, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, write_later, p, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, sleep_short, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_ev_a, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, read_then_set, p, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, write_later, p, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, sleep_short, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_loop_destroy(loop);
 	close(p[0]);
@@ -299,7 +299,7 @@ static void stop_and_run_once(void **state)
 
 	(void)state;
 	stop_count = 0;
-	assert_int_equal(corio_spawn(loop, &f, stopper, (void *)3, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, stopper, (void *)3, NULL), 0);
 	/* Each run returns after the turn in which stop was called. */
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(stop_count, 1);
@@ -383,7 +383,7 @@ static void stats(void **state)
 	corio_loop_stats(loop, &st, sizeof(st));
 	assert_int_equal(st.ops_started, 0);
 	assert_int_equal(st.fibers_spawned, 0);
-	assert_int_equal(corio_spawn(loop, &f, stats_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, stats_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	corio_loop_stats(loop, &st, sizeof(st));
@@ -484,11 +484,11 @@ static void destroy_with_live_fibers(void **state)
 	for (int i = 0; i < NREADERS; i++) {
 		t_socketpair(sv[i]);
 		reader_res[i] = 1;
-		assert_int_equal(corio_spawn(loop, NULL, reader, (void *)(intptr_t)i, NULL), 0);
+		assert_int_equal(corio_spawn(NULL, loop, reader, (void *)(intptr_t)i, NULL), 0);
 	}
-	assert_int_equal(corio_spawn(loop, NULL, sleeper, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, event_waiter, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, spawner_in_destroy, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, sleeper, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, event_waiter, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, spawner_in_destroy, NULL, NULL), 0);
 	assert_true(corio_async_read(loop, ap[0], abuf, sizeof(abuf), -1, async_cb, (void *)0) > 0);
 	assert_true(corio_async_timer(loop, corio_now() + 3600 * CORIO_SEC, async_cb, (void *)1) >
 		    0);
@@ -532,8 +532,8 @@ static void destroy_unstarted(void **state)
 
 	(void)state;
 	misc_res[2] = 0;
-	assert_int_equal(corio_spawn(loop, &f, late_starter, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, nothing, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, late_starter, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, nothing, NULL, NULL), 0);
 	corio_loop_destroy(loop);
 	assert_int_equal(misc_res[2], -ECANCELED);
 }

@@ -75,13 +75,13 @@ static int child(const char *which)
 		fprintf(stderr, "child: no loop (%d)\n", err);
 		return 77;
 	}
-	corio_spawn(loop, NULL, bystander, NULL, NULL);
+	corio_spawn(NULL, loop, bystander, NULL, NULL);
 	if (!strcmp(which, "second")) {
 		/* Not the first fiber, not the first stack of the pool. */
-		corio_spawn(loop, NULL, bystander, NULL, NULL);
+		corio_spawn(NULL, loop, bystander, NULL, NULL);
 		o.name = NAME "-2";
 	}
-	corio_spawn(loop, NULL, !strcmp(which, "wild") ? wild_write : diver, NULL, &o);
+	corio_spawn(NULL, loop, !strcmp(which, "wild") ? wild_write : diver, NULL, &o);
 	corio_loop_run(loop);
 	fprintf(stderr, "child: survived the overflow\n");
 	return 3;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -314,13 +315,174 @@ static void join_and_leave(void **state)
 static void join_errors(void **state)
 {
 	corio_pool *p = new_pool(1, NULL);
-	corio_loop *own = t_loop();
+	corio_loop *own;
+
+	assert_int_equal(corio_pool_index(), -EPERM); /* no loop at all */
+	own = t_loop();
 
 	(void)state;
+	assert_int_equal(corio_pool_index(), -EPERM); /* a loop, but of no pool */
+	assert_null(corio_pool_current());
 	assert_int_equal(corio_pool_join(p, NULL, NULL), -EBUSY); /* already has a loop */
 	assert_int_equal(corio_pool_leave(p), -EINVAL);		    /* not a member */
 	corio_loop_destroy(own);
 	corio_pool_destroy(p);
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+/*
+ * Loop 1 is held in a message (its thread blocks reading an eventfd), so
+ * its inbox is not drained: a post waits for room, a call waits for the
+ * target. Each deadline fires on loop 0; a fiber sleeping until just after
+ * it tells the test, which then lets loop 1 go.
+ */
+struct held {
+	corio_pool *pool;
+	int release;		/* eventfd (semaphore): one write lets one hold go */
+	_Atomic int holding;	/* loop 1 is in hold() */
+	_Atomic int ran;	/* calls of count_call that ran */
+	_Atomic int phase;	/* 1, 2: that deadline fired; 3: done */
+	int64_t deadline;
+	int post_res, call_res, late_call_res, call_all_res;
+	void *result;
+};
+
+static void hold(void *a)
+{
+	struct held *h = a;
+	uint64_t v;
+
+	atomic_store(&h->holding, 1);
+	assert_int_equal(read(h->release, &v, sizeof(v)), sizeof(v));
+	atomic_store(&h->holding, 0);
+}
+
+static void *count_call(void *a)
+{
+	struct held *h = a;
+
+	atomic_fetch_add(&h->ran, 1);
+	return h;
+}
+
+static void nothing_msg(void *a)
+{
+	(void)a;
+}
+
+/* Hold loop 1 and wait (polling, yielding to loop 0) until it is held. */
+static void hold_loop1(struct held *h)
+{
+	assert_int_equal(corio_post(h->pool, 1, hold, h, 0), 0);
+	while (!atomic_load(&h->holding))
+		corio_yield();
+}
+
+static void *timed_poster(void *a)
+{
+	struct held *h = a;
+
+	h->post_res = corio_post_until(h->pool, 1, nothing_msg, NULL, 0, h->deadline);
+	return NULL;
+}
+
+static void *timed_caller(void *a)
+{
+	struct held *h = a;
+
+	h->call_res = corio_call_until(h->pool, 1, count_call, h, &h->result, h->deadline);
+	return NULL;
+}
+
+/* Tell the test when the deadline has fired (its timer fires first). */
+static void *after_deadline(void *a)
+{
+	struct held *h = a;
+
+	assert_int_equal(corio_sleep_until(h->deadline + 1), 0);
+	atomic_fetch_add(&h->phase, 1);
+	return NULL;
+}
+
+static void *deadline_main(void *a)
+{
+	struct held *h = a;
+	corio_fiber *f, *w;
+	void *results[3]; /* corio_pool_size(): 2 loops, 1 joinable slot */
+	int n = 0;
+
+	/* A post that finds no room before its deadline: -ETIMEDOUT, and
+	 * only once the target drained (the waiter's record is in its inbox). */
+	hold_loop1(h);
+	while (corio_post(h->pool, 1, nothing_msg, NULL, CORIO_POST_NOWAIT) == 0)
+		n++;
+	assert_true(n >= 1);
+	assert_int_equal(corio_post_until(h->pool, 1, nothing_msg, NULL, 0, corio_now() - 1),
+			 -ETIMEDOUT);
+	h->deadline = corio_now() + CORIO_MSEC;
+	f = t_spawn(timed_poster, h);
+	w = t_spawn(after_deadline, h);
+	t_join(w);
+	t_join(f);
+	assert_int_equal(h->post_res, -ETIMEDOUT);
+
+	/* A call whose deadline passes before the target runs it: skipped. */
+	hold_loop1(h);
+	h->deadline = corio_now() + CORIO_MSEC;
+	f = t_spawn(timed_caller, h);
+	w = t_spawn(after_deadline, h);
+	t_join(w);
+	t_join(f);
+	assert_int_equal(h->call_res, -ETIMEDOUT);
+	assert_int_equal(atomic_load(&h->ran), 0);
+
+	/* Deadlines that do not pass get in nobody's way. */
+	h->late_call_res = corio_call_until(h->pool, 1, count_call, h, &h->result,
+					    corio_now() + 3600 * CORIO_SEC);
+	h->call_all_res = corio_call_all_until(h->pool, count_call, h, results,
+					       corio_now() + 3600 * CORIO_SEC);
+	assert_int_equal(corio_pool_size(h->pool), 3);
+	assert_ptr_equal(results[0], h);
+	assert_ptr_equal(results[1], h);
+	assert_null(results[2]); /* the empty slot */
+	atomic_store(&h->phase, 3);
+	return NULL;
+}
+
+static void start_deadline_main(void *a)
+{
+	assert_int_equal(corio_go(deadline_main, a), 0);
+}
+
+static void deadlines(void **state)
+{
+	struct corio_pool_opts o = {.nloops = 2, .max_joined = 1, .loop = {.inbox_size = 2}};
+	struct held h = {0};
+	uint64_t one = 1;
+	int err;
+
+	(void)state;
+	err = corio_pool_create(&h.pool, &o);
+	if (err == -ENOSYS || err == -EPERM)
+		exit(77);
+	assert_int_equal(err, 0);
+	h.release = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	assert_true(h.release >= 0);
+	assert_int_equal(corio_post(h.pool, 0, start_deadline_main, &h, 0), 0);
+	for (int phase = 1; phase <= 2; phase++) {
+		while (atomic_load(&h.phase) < phase)
+			sched_yield();
+		assert_int_equal(write(h.release, &one, sizeof(one)), sizeof(one));
+	}
+	while (atomic_load(&h.phase) < 3)
+		sched_yield();
+	corio_pool_destroy(h.pool);
+	close(h.release);
+	assert_int_equal(h.late_call_res, 0);
+	assert_int_equal(h.call_all_res, 0);
+	assert_ptr_equal(h.result, &h);
+	assert_int_equal(atomic_load(&h.ran), 3); /* the late call, and one per loop */
 }
 
 /* ------------------------------------------- rule 5: wakes are elided */
@@ -381,6 +543,7 @@ int main(void)
 		cmocka_unit_test(call_to_stopping_loop),
 		cmocka_unit_test(join_and_leave),
 		cmocka_unit_test(join_errors),
+		cmocka_unit_test(deadlines),
 		cmocka_unit_test(wakes_elided_when_busy),
 	};
 

@@ -71,7 +71,7 @@ void *t_run_opts(void *(*fn)(void *), void *arg, const struct corio_loop_opts *o
 	corio_fiber *f;
 	void *res = NULL;
 
-	assert_int_equal(corio_spawn(loop, &f, fn, arg, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, fn, arg, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, &res), 0);
 	corio_loop_destroy(loop);
@@ -126,7 +126,7 @@ corio_fiber *t_spawn(void *(*fn)(void *), void *arg)
 {
 	corio_fiber *f = NULL;
 
-	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
+	assert_int_equal(corio_spawn(&f, NULL, fn, arg, NULL), 0);
 	assert_non_null(f);
 	return f;
 }

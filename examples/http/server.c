@@ -106,7 +106,7 @@ static int flush(struct hconn *h)
 
 	if (!h->olen)
 		return 0;
-	n = corio_send_all(h->fd, h->out, h->olen, corio_now() + h->s->o.send_timeout);
+	n = corio_send_all_until(h->fd, h->out, h->olen, corio_now() + h->s->o.send_timeout);
 	h->olen = 0;
 	return n < 0 ? (int)n : 0;
 }
@@ -149,7 +149,8 @@ static int out_put(struct hconn *h, const void *data, size_t len)
 		err = flush(h);
 		if (err)
 			return err;
-		ssize_t n = corio_send_all(h->fd, data, len, corio_now() + h->s->o.send_timeout);
+		ssize_t n = corio_send_all_until(h->fd, data, len,
+						 corio_now() + h->s->o.send_timeout);
 
 		return n < 0 ? (int)n : 0;
 	}
@@ -624,7 +625,7 @@ static void on_loop_start(corio_loop *loop, unsigned index, void *arg)
 {
 	struct http_server *s = arg;
 	struct corio_fiber_opts fo = {.detached = true, .name = "http-serve"};
-	int err = corio_spawn(loop, NULL, serve_main, &s->ls[index], &fo);
+	int err = corio_spawn(NULL, loop, serve_main, &s->ls[index], &fo);
 
 	if (err)
 		fprintf(stderr, "http: loop %u cannot serve: %s\n", index, strerror(-err));

@@ -50,11 +50,14 @@ CORIO_API int corio_local_port(int fd);
 
 /* From a fiber: connect to @host:@port (literal address), TCP_NODELAY set.
  * Returns the fd or -errno (-ECONNREFUSED, -ETIMEDOUT at @deadline...). */
-CORIO_API int corio_dial_tcp(const char *host, int port, int64_t deadline);
+CORIO_API int corio_dial_tcp(const char *host, int port);
+CORIO_API int corio_dial_tcp_until(const char *host, int port, int64_t deadline);
 
-/* Send all of @buf (continuing short sends). Returns len or -errno; on an
- * error some bytes may have been sent. From a fiber. */
-CORIO_API ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline);
+/* Send all of @buf (continuing short sends). Returns len or -errno
+ * (-ETIMEDOUT at @deadline); on an error some bytes may have been sent.
+ * From a fiber. */
+CORIO_API ssize_t corio_send_all(int fd, const void *buf, size_t len);
+CORIO_API ssize_t corio_send_all_until(int fd, const void *buf, size_t len, int64_t deadline);
 
 typedef void (*corio_handler_fn)(int fd, void *arg);
 
@@ -78,11 +81,13 @@ struct corio_serve_opts {
  * handler(fd, arg) in a new detached fiber for each. The handler owns fd
  * (close it, or hand it to corio_conn_open, whose close closes it).
  * Returns only on an error that is not the listener's fault to retry
- * (-EBADF, -EINVAL...) or -ECANCELED when the serving fiber is cancelled;
- * running handlers carry on.
+ * (-EBADF, -EINVAL...), -ECANCELED when the serving fiber is cancelled, or,
+ * for the _until form, -ETIMEDOUT at @deadline; running handlers carry on.
  */
 CORIO_API int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 			  const struct corio_serve_opts *opts);
+CORIO_API int corio_serve_until(int listen_fd, corio_handler_fn handler, void *arg,
+				const struct corio_serve_opts *opts, int64_t deadline);
 
 /* ---------------------------------------------------------- connections */
 
@@ -150,7 +155,8 @@ CORIO_API ssize_t corio_conn_read(corio_conn *c, void *buf, size_t len);
 CORIO_API ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len);
 CORIO_API ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int iovcnt);
 
-/* Half-close (SHUT_WR: tell the peer we are done sending). */
+/* Shut down one or both directions (shutdown(2)'s @how: SHUT_WR tells the
+ * peer we are done sending). */
 CORIO_API int corio_conn_shutdown(corio_conn *c, int how);
 
 struct corio_conn_stats {

@@ -188,7 +188,7 @@ int corio__take_cancel(corio_fiber *f)
 
 /* ------------------------------------------------------------ public API */
 
-int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *arg,
+int corio_spawn(corio_fiber **out, corio_loop *loop, corio_fiber_fn fn, void *arg,
 		const struct corio_fiber_opts *opts)
 {
 	size_t size;

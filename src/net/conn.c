@@ -499,7 +499,7 @@ static ssize_t send_zc_all(corio_conn *c, const char *p, size_t len)
 		/* Returns after the notification: the kernel is done with p. */
 		n = corio_sqe(&sqe);
 		if (n == -EOPNOTSUPP && done == 0)
-			return corio_send_all(c->fd, p, len, 0); /* e.g. AF_UNIX */
+			return corio_send_all(c->fd, p, len); /* e.g. AF_UNIX */
 		if (n < 0)
 			return n;
 		done += (size_t)n;
@@ -541,7 +541,7 @@ ssize_t corio_conn_write(corio_conn *c, const void *buf, size_t len)
 	if (use_zc(c, len))
 		n = send_zc_all(c, buf, len);
 	else
-		n = corio_send_all(c->fd, buf, len, 0);
+		n = corio_send_all(c->fd, buf, len);
 	if (n > 0)
 		c->st.bytes_out += (uint64_t)n;
 	return n;

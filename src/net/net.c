@@ -87,7 +87,7 @@ int corio_local_port(int fd)
 	return -EAFNOSUPPORT;
 }
 
-int corio_dial_tcp(const char *host, int port, int64_t deadline)
+int corio_dial_tcp_until(const char *host, int port, int64_t deadline)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -96,6 +96,10 @@ int corio_dial_tcp(const char *host, int port, int64_t deadline)
 	err = parse_addr(host, port, &ss, &len);
 	if (err)
 		return err;
+	if (!corio__self())
+		return -EPERM;
+	if (deadline && deadline <= corio_now())
+		return -ETIMEDOUT; /* as an I/O call: no socket made */
 	fd = corio_socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
@@ -108,7 +112,12 @@ int corio_dial_tcp(const char *host, int port, int64_t deadline)
 	return fd;
 }
 
-ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
+int corio_dial_tcp(const char *host, int port)
+{
+	return corio_dial_tcp_until(host, port, 0);
+}
+
+ssize_t corio_send_all_until(int fd, const void *buf, size_t len, int64_t deadline)
 {
 	const char *p = buf;
 	size_t done = 0;
@@ -123,6 +132,11 @@ ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
 		done += (size_t)n;
 	}
 	return (ssize_t)len;
+}
+
+ssize_t corio_send_all(int fd, const void *buf, size_t len)
+{
+	return corio_send_all_until(fd, buf, len, 0);
 }
 
 bool corio__addr_loopback(const struct sockaddr_storage *ss)
@@ -162,6 +176,7 @@ struct server {
 	void *arg;
 	struct corio_serve_opts o;
 	corio_loop *loop;
+	int64_t deadline;   /* serve until then (0: for ever) */
 	int lfd;
 	unsigned active;    /* handlers running */
 	uint64_t accepted;
@@ -210,7 +225,7 @@ static void start_handler(struct server *s, int fd)
 	corio_fiber *f;
 
 	s->accepted++;
-	if (corio_spawn(s->loop, &f, handler_main, (void *)(intptr_t)fd, &fo)) {
+	if (corio_spawn(&f, s->loop, handler_main, (void *)(intptr_t)fd, &fo)) {
 		corio__close_now(fd); /* no memory for a fiber: refuse this connection */
 		s->st.refused++;
 		publish(s);
@@ -278,13 +293,18 @@ static bool full(const struct server *s)
 }
 
 /* Wait for the kick (a multishot end or a handler's return), at most until
- * @deadline. -ECANCELED when the serving fiber is cancelled. */
-static int wait_kick(struct server *s, int64_t deadline)
+ * @until (0: no limit) and the serving deadline. 0 when kicked or @until
+ * passed; -ETIMEDOUT when the serving deadline passed, -ECANCELED when the
+ * serving fiber is cancelled. */
+static int wait_kick(struct server *s, int64_t until)
 {
-	int err = corio_event_wait_until(&s->kick, deadline);
+	int64_t d = s->deadline && (!until || s->deadline < until) ? s->deadline : until;
+	int err = corio_event_wait_until(&s->kick, d);
 
 	corio_event_reset(&s->kick);
-	return err == -ETIMEDOUT ? 0 : err;
+	if (err != -ETIMEDOUT)
+		return err;
+	return s->deadline && corio_now() >= s->deadline ? -ETIMEDOUT : 0;
 }
 
 static int serve_plain(struct server *s);
@@ -419,7 +439,7 @@ static int serve_plain(struct server *s)
 			if (err)
 				return err;
 		}
-		fd = corio_accept(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = corio_accept_until(s->lfd, NULL, NULL, SOCK_CLOEXEC, s->deadline);
 		if (fd >= 0) {
 			backoff = 0;
 			start_handler(s, fd);
@@ -431,8 +451,8 @@ static int serve_plain(struct server *s)
 	}
 }
 
-int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
-		const struct corio_serve_opts *opts)
+int corio_serve_until(int listen_fd, corio_handler_fn handler, void *arg,
+		      const struct corio_serve_opts *opts, int64_t deadline)
 {
 	struct server *s;
 	int err;
@@ -441,6 +461,8 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 		return -EINVAL;
 	if (!corio__self())
 		return -EPERM;
+	if (deadline && deadline <= corio_now())
+		return -ETIMEDOUT; /* as an I/O call: nothing started */
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -450,6 +472,7 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 	if (opts)
 		s->o = *opts;
 	s->loop = corio__tls_loop;
+	s->deadline = deadline;
 	s->lfd = listen_fd;
 	corio_event_init(&s->kick);
 	/* Direct descriptors where the loop can have them; plain ones
@@ -469,4 +492,10 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 			corio_async_cancel(s->loop, s->armed[i].id);
 	server_put(s);
 	return err;
+}
+
+int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
+		const struct corio_serve_opts *opts)
+{
+	return corio_serve_until(listen_fd, handler, arg, opts, 0);
 }

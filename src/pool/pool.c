@@ -101,7 +101,8 @@ static void abort_space(struct corio__wait *w, int reason)
 	x->aborted = reason; /* the wake comes with the room; checked then */
 }
 
-int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg, unsigned flags)
+int corio_post_until(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg, unsigned flags,
+		     int64_t deadline)
 {
 	struct slot *s;
 	corio_loop *loop;
@@ -128,15 +129,28 @@ int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg, unsigne
 			leave_slot(s);
 			return -EAGAIN;
 		}
+		if (deadline && deadline <= corio_now()) {
+			leave_slot(s);
+			return -ETIMEDOUT;
+		}
 		corio__xwait_init(&x, abort_space);
 		x.r.fn = space_ready;
 		corio__stack_push(&loop->inbox->space_waiters, &x.r);
 		corio__notify(loop);
 		leave_slot(s);
-		corio__xwait_park(&x, 0);
+		corio__xwait_park(&x, deadline);
 		if (x.aborted)
 			return x.aborted;
+		/* A thread that is not a loop waits without a timer: the target's
+		 * next turn ends its wait, and the deadline is checked then. */
+		if (deadline && corio_now() >= deadline)
+			return -ETIMEDOUT;
 	}
+}
+
+int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg, unsigned flags)
+{
+	return corio_post_until(pool, k, fn, arg, flags, 0);
 }
 
 /* ---------------------------------------------------------------- pool */
@@ -389,7 +403,7 @@ int corio_pool_index(void)
 {
 	corio_loop *loop = corio__tls_loop;
 
-	return loop && loop->pool ? (int)loop->index : -1;
+	return loop && loop->pool ? (int)loop->index : -EPERM;
 }
 
 corio_loop *corio_pool_loop(corio_pool *pool, unsigned k)

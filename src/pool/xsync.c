@@ -220,7 +220,7 @@ void corio_xsem_post(corio_xsem *sem)
 		corio__xwait_deliver(x, 0); /* the permit goes straight to it */
 }
 
-int corio_xsem_trywait(corio_xsem *sem)
+int corio_xsem_try_wait(corio_xsem *sem)
 {
 	struct xsem *s = (struct xsem *)sem;
 	int err = -EAGAIN;
