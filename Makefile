@@ -2,6 +2,10 @@
 #
 #   make run     build, then run the showcase: the KV server (Redis protocol)
 #                on 127.0.0.1:6380, one loop per core
+#   make check   the fast inner loop: the plain build and its tests (both
+#                backends, and the layer check); no sanitizers, valgrind or
+#                fuzzing. About a minute on 2 cores from scratch, seconds
+#                after a small change.
 #   make test    build and run every test: normal build and ASan+UBSan build
 #                (gcc), the ASan+UBSan build again with clang, each on both
 #                backends (io_uring and epoll), the test programs under
@@ -23,7 +27,7 @@ FUZZ_TIME ?= 20
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-clang test-fuzz test-valgrind bench install clean
+.PHONY: all deps build run check test test-plain test-asan test-clang test-fuzz test-valgrind bench install clean
 
 all: build
 
@@ -39,6 +43,11 @@ run: build
 	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
 test: test-plain test-asan test-clang test-valgrind test-fuzz
+
+# The plain build's tests need only the build packages (the few that use
+# test tools skip, loudly, where those are missing).
+check: build
+	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
 
 test-plain:
 	@scripts/deps.sh test

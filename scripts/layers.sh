@@ -54,14 +54,15 @@ if [ -d src ]; then
 			"$tmp/files" - >>"$tmp/bad"
 fi
 
-# Symbols: "object defined-symbols" and "object undefined-symbol" lines.
+# Symbols: "object symbol" lines, defined and used (undefined) apart.
 nobj=0
 while IFS= read -r o; do
 	src=${o#"$objdir"/}
 	src=${src%.o}
 	nobj=$((nobj + 1))
-	nm -P -g --defined-only "$o" | awk -v f="$src" '{ print f, $1 }' >>"$tmp/defs"
-	nm -P -g --undefined-only "$o" | awk -v f="$src" '{ print f, $1 }' >>"$tmp/uses"
+	nm -P -g "$o" | awk -v f="$src" -v defs="$tmp/defs" -v uses="$tmp/uses" '
+		$2 == "U" { print f, $1 >>uses; next }
+		$2 ~ /^[A-Za-z]$/ && $2 != "w" && $2 != "v" { print f, $1 >>defs }'
 done < <(find "$objdir" -name '*.o' | sort)
 [ "$nobj" -gt 0 ] || { echo "layers.sh: no objects under $objdir" >&2; exit 2; }
 touch "$tmp/defs" "$tmp/uses"
@@ -80,17 +81,25 @@ awk 'FILENAME == ARGV[1] { layer[$1] = $2; next }
 
 # Includes: "includer included", resolved as the compiler does (the
 # includer's directory, then src/); public headers (include/) are free.
-while read -r f _; do
-	dir=$(dirname "$f")
-	sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
-		while read -r inc; do
-			if [ -f "$dir/$inc" ]; then
-				realpath -m --relative-to=. "$dir/$inc"
-			elif [ -f "src/$inc" ]; then
-				realpath -m --relative-to=. "src/$inc"
-			fi
-		done | awk -v f="$f" '{ print f, $1 }'
-done <"$tmp/files" | grep -v ' include/' >"$tmp/incs" || true
+find src include -type f \( -name '*.h' -o -name '*.c' \) >"$tmp/all" 2>/dev/null || true
+awk 'FILENAME == ARGV[1] { have[$1] = 1; next }
+     function norm(p,    n, i, k, part, out) {
+	n = split(p, part, "/"); k = 0
+	for (i = 1; i <= n; i++) {
+		if (part[i] == "." || part[i] == "") continue
+		if (part[i] == ".." && k > 0) { k--; continue }
+		out[++k] = part[i]
+	}
+	p = out[1]
+	for (i = 2; i <= k; i++) p = p "/" out[i]
+	return p
+     }
+     FNR == 1 { dir = FILENAME; sub(/\/[^\/]*$/, "", dir) }
+     /^[ \t]*#[ \t]*include[ \t]*"/ {
+	inc = $0; sub(/^[^"]*"/, "", inc); sub(/".*/, "", inc)
+	if ((p = norm(dir "/" inc)) in have) print FILENAME, p
+	else if ((p = norm("src/" inc)) in have) print FILENAME, p
+     }' "$tmp/all" $(awk '{ print $1 }' "$tmp/files") | grep -v ' include/' >"$tmp/incs" || true
 awk 'FILENAME == ARGV[1] { layer[$1] = $2; next }
      FILENAME == ARGV[2] { name[$1] = $2; next }
      {

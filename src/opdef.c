@@ -15,6 +15,8 @@
 #define RECV_MS IORING_RECV_MULTISHOT
 #define FIXED_BUF IORING_RECVSEND_FIXED_BUF
 
+/* A row reads better a few fields to the line than one field per line. */
+/* clang-format off */
 const struct corio__opdef corio__opdefs[CORIO__OP_MAX] = {
 	[IORING_OP_NOP] = {
 		.name = "nop",
@@ -165,6 +167,7 @@ const struct corio__opdef corio__opdefs[CORIO__OP_MAX] = {
 		.field = CORIO__FIELD_ALWAYS, .multishot = ~0u,
 	},
 };
+/* clang-format on */
 
 /* Opcodes beyond the table: nothing known, nothing run without io_uring. */
 const struct corio__opdef corio__opdef_unknown = {.name = NULL};

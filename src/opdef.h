@@ -108,17 +108,17 @@ struct corio__sys {
 
 struct corio__opdef {
 	const char *name;
-	uint8_t field;	   /* enum corio__opfield: where its flags are */
-	uint32_t multishot; /* flags in that field that make it multishot */
+	uint8_t field;	     /* enum corio__opfield: where its flags are */
+	uint32_t multishot;  /* flags in that field that make it multishot */
 	uint32_t uring_only; /* flags in that field only io_uring honours */
-	bool notif;	   /* CORIO_F_MORE announces a notification, not more results */
-	bool direct_result; /* file_index may ask for the result in a direct slot */
-	bool proves_socket; /* success means the fd is a socket */
-	uint8_t writes;	   /* enum corio__opwrites */
-	uint8_t run;	   /* enum corio__oprun */
-	uint8_t queue;	   /* enum corio__opqueue (READY, RW, ACCEPT, CONNECT, POLL) */
-	uint8_t nowait;	   /* enum corio__opnowait */
-	uint8_t result;	   /* enum corio__opresult */
+	bool notif;	     /* CORIO_F_MORE announces a notification, not more results */
+	bool direct_result;  /* file_index may ask for the result in a direct slot */
+	bool proves_socket;  /* success means the fd is a socket */
+	uint8_t writes;	     /* enum corio__opwrites */
+	uint8_t run;	     /* enum corio__oprun */
+	uint8_t queue;	     /* enum corio__opqueue (READY, RW, ACCEPT, CONNECT, POLL) */
+	uint8_t nowait;	     /* enum corio__opnowait */
+	uint8_t result;	     /* enum corio__opresult */
 	/* One nonblocking try: the result, or -EAGAIN to wait for readiness. */
 	int (*attempt)(struct corio__op *op, struct corio__sys *st);
 	/* The call itself, which may block (on a pool thread unless INLINE). */

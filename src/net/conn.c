@@ -130,7 +130,8 @@ static void on_rx(corio_loop *loop, int res, unsigned flags, void *user)
 
 	c->st.recv_completions++;
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
-		struct corio__bufnode *n = corio__bufgroup_take(c->rx_group, flags >> IORING_CQE_BUFFER_SHIFT);
+		struct corio__bufnode *n =
+			corio__bufgroup_take(c->rx_group, flags >> IORING_CQE_BUFFER_SHIFT);
 
 		n->len = (uint32_t)res;
 		n->off = 0;

@@ -176,18 +176,18 @@ struct server {
 	void *arg;
 	struct corio_serve_opts o;
 	corio_loop *loop;
-	int64_t deadline;   /* serve until then (0: for ever) */
+	int64_t deadline; /* serve until then (0: for ever) */
 	int lfd;
-	unsigned active;    /* handlers running */
+	unsigned active; /* handlers running */
 	uint64_t accepted;
 	struct corio_serve_stats st;
-	corio_req acc;	    /* the armed multishot accept, or 0 */
-	bool acc_stopping;  /* we cancelled it (max_conns) */
-	int acc_err;	    /* the error that ended it */
-	bool direct;	    /* accepting into direct descriptors */
-	unsigned narmed;    /* direct accepts in the kernel */
+	corio_req acc;	   /* the armed multishot accept, or 0 */
+	bool acc_stopping; /* we cancelled it (max_conns) */
+	int acc_err;	   /* the error that ended it */
+	bool direct;	   /* accepting into direct descriptors */
+	unsigned narmed;   /* direct accepts in the kernel */
 	struct armed armed[ARMED];
-	corio_event kick;   /* the multishot ended, or a handler returned */
+	corio_event kick; /* the multishot ended, or a handler returned */
 };
 
 static void server_put(struct server *s)
