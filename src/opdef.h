@@ -100,6 +100,8 @@ struct corio__sys {
 #define CORIO__SYS_NO_CHECK 0x02   /* call(): do not check that the fd is a file */
 #define CORIO__SYS_SOCK_KNOWN 0x04 /* MSG_WAITALL: socket type looked up ... */
 #define CORIO__SYS_SOCK_SEQ 0x08   /* ... and it keeps byte order (stream, seqpacket) */
+#define CORIO__SYS_HUP 0x10	   /* the peer's hang-up or an error was reported: a
+				    * short recv tries again, to find the end */
 
 /* Answers of attempt() and call() that are not results, outside errno's
  * range (compare the kernel's IOU_REQUEUE). */

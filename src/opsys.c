@@ -52,7 +52,9 @@ static bool byte_stream(struct corio__op *op, struct corio__sys *st)
  * the whole length has moved, and on EOF, an error or a cancellation
  * returns what moved so far; we do the same. A short transfer on a stream
  * socket means the socket buffer was drained (or filled), so waiting for
- * the next edge is safe without trying again first.
+ * the next edge is safe without trying again first; except for a recv on
+ * a socket whose hang-up or error was reported already (CORIO__SYS_HUP),
+ * which must try again to find the end of stream.
  */
 int corio__sys_recv_send(struct corio__op *op, struct corio__sys *st)
 {
@@ -61,6 +63,7 @@ int corio__sys_recv_send(struct corio__op *op, struct corio__sys *st)
 	int flags = (int)op->sqe.msg_flags | MSG_DONTWAIT;
 	ssize_t r;
 
+again:
 	if (op->sqe.opcode == IORING_OP_RECV)
 		r = recv(op->sqe.fd, buf + st->done, len - st->done, flags);
 	else if (op->sqe.addr_len)
@@ -72,8 +75,11 @@ int corio__sys_recv_send(struct corio__op *op, struct corio__sys *st)
 		return neg_errno(r);
 	if (r > 0) {
 		st->done += (uint32_t)r;
-		if (st->done < len && byte_stream(op, st))
+		if (st->done < len && byte_stream(op, st)) {
+			if ((st->flags & CORIO__SYS_HUP) && op->sqe.opcode == IORING_OP_RECV)
+				goto again;
 			return -EAGAIN;
+		}
 		return (int)st->done;
 	}
 	if (r < 0 && errno == EAGAIN)

@@ -100,6 +100,7 @@ struct efd {
 	bool owned;	 /* a dup made by corio_close for the waiters; closed with them */
 	int8_t stream;	 /* a SOCK_STREAM socket: 1, not: 0, not known yet: -1 */
 	bool drained;	 /* a recv came back short since the last read event */
+	bool hup;	 /* EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: never drained (note_recv) */
 };
 
 struct ep {
@@ -178,6 +179,7 @@ static void efd_reset(struct efd *e)
 	e->owned = false;
 	e->stream = -1;
 	e->drained = false;
+	e->hup = false;
 }
 
 /* The record of @fd, made if needed; NULL only when out of memory. */
@@ -336,10 +338,18 @@ static int deliver(corio_loop *loop, struct ep *b)
 /* What io_uring's poll reports beyond the events asked for. */
 #define POLL_ALWAYS (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP)
 
-/* One nonblocking attempt (opsys.c); -EAGAIN: wait for readiness. */
-static int attempt(struct corio__op *op)
+/* One nonblocking attempt (opsys.c); -EAGAIN: wait for readiness. @e: the
+ * fd's record, if it has one: a hang-up or error it has seen makes a short
+ * recv try again for the end of stream (CORIO__SYS_HUP, see note_recv). */
+static int attempt(struct corio__op *op, const struct efd *e)
 {
-	return D(op)->attempt(op, &P(op)->sys);
+	struct corio__sys *st = &P(op)->sys;
+
+	if (e && e->hup)
+		st->flags |= CORIO__SYS_HUP;
+	else
+		st->flags &= (uint8_t)~CORIO__SYS_HUP;
+	return D(op)->attempt(op, st);
 }
 
 /* The blocking call, on a pool thread. */
@@ -422,7 +432,10 @@ static bool no_wait(const struct corio__op *op)
  * recv need not try first (it would get EAGAIN: one system call for
  * nothing per message in a request-reply exchange). Not for datagrams or
  * records, where short means one message of several, nor at end of stream,
- * which raises no further edge.
+ * which raises no further edge: once an event has said the peer hung up or
+ * the socket has an error (e->hup, kept until the record is reset for a new
+ * file), the FIN or the error is queued behind the data, and the recv after
+ * a short one must try, or it would wait for an edge that never comes.
  */
 static bool plain_recv(const struct corio__op *op)
 {
@@ -441,7 +454,7 @@ static void note_recv(struct efd *e, const struct corio__op *op, int res)
 		e->stream = getsockopt(e->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
 			    type == SOCK_STREAM;
 	}
-	e->drained = e->stream;
+	e->drained = e->stream && !e->hup;
 }
 
 /* Readiness ops: behind earlier waiters, or try now. */
@@ -456,7 +469,7 @@ static void start_ready(corio_loop *loop, struct corio__op *op)
 		wait_on(loop, op);
 		return;
 	}
-	res = attempt(op);
+	res = attempt(op, e);
 	note_recv(e, op, res);
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
@@ -507,7 +520,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 		wait_on(loop, op);
 		return;
 	}
-	res = attempt(op);
+	res = attempt(op, e);
 	if (res == CORIO__SYS_NEED_PLAIN) {
 		/* No RWF_NOWAIT for this file (a tty, say): readiness, then
 		 * the plain call (corio__sys_rw_nowait), if epoll can wait on
@@ -525,7 +538,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 			return;
 		}
 		P(op)->sys.flags |= CORIO__SYS_PLAIN;
-		res = attempt(op);
+		res = attempt(op, e);
 	}
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
@@ -796,13 +809,13 @@ static bool retry(struct ep *b, struct efd *e, struct corio_list *q)
 
 	while ((n = q->next) != q) {
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
-		int res = attempt(op);
+		int res = attempt(op, e);
 
 		if (res == CORIO__SYS_NEED_PLAIN) {
 			/* Queued behind others before it could find out; the
 			 * fd is registered, so poll tells the truth about it. */
 			P(op)->sys.flags |= CORIO__SYS_PLAIN;
-			res = attempt(op);
+			res = attempt(op, e);
 		}
 
 		if (res == -EAGAIN)
@@ -841,6 +854,8 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 
 	if (!e)
 		return; /* a number we no longer track */
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		e->hup = true;
 	if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		e->drained = false;
 		moved |= retry(b, e, &e->q[Q_READ]);
