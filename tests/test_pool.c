@@ -405,10 +405,22 @@ static void *after_deadline(void *a)
 	return NULL;
 }
 
+/* Run fn(h) in a fiber with a deadline a millisecond away, until it and
+ * the fiber that says the deadline fired have ended. */
+static void run_timed(struct held *h, void *(*fn)(void *))
+{
+	corio_fiber *f, *w;
+
+	h->deadline = corio_now() + CORIO_MSEC;
+	f = t_spawn(fn, h);
+	w = t_spawn(after_deadline, h);
+	t_join(w);
+	t_join(f);
+}
+
 static void *deadline_main(void *a)
 {
 	struct held *h = a;
-	corio_fiber *f, *w;
 	void *results[3]; /* corio_pool_size(): 2 loops, 1 joinable slot */
 	int n = 0;
 
@@ -420,20 +432,12 @@ static void *deadline_main(void *a)
 	assert_true(n >= 1);
 	assert_int_equal(corio_post_until(h->pool, 1, nothing_msg, NULL, 0, corio_now() - 1),
 			 -ETIMEDOUT);
-	h->deadline = corio_now() + CORIO_MSEC;
-	f = t_spawn(timed_poster, h);
-	w = t_spawn(after_deadline, h);
-	t_join(w);
-	t_join(f);
+	run_timed(h, timed_poster);
 	assert_int_equal(h->post_res, -ETIMEDOUT);
 
 	/* A call whose deadline passes before the target runs it: skipped. */
 	hold_loop1(h);
-	h->deadline = corio_now() + CORIO_MSEC;
-	f = t_spawn(timed_caller, h);
-	w = t_spawn(after_deadline, h);
-	t_join(w);
-	t_join(f);
+	run_timed(h, timed_caller);
 	assert_int_equal(h->call_res, -ETIMEDOUT);
 	assert_int_equal(atomic_load(&h->ran), 0);
 
