@@ -4,8 +4,8 @@
 #                on 127.0.0.1:6380, one loop per core
 #   make check   the fast inner loop: the plain build and its tests (both
 #                backends, and the layer check); no sanitizers, valgrind or
-#                fuzzing. About a minute on 2 cores from scratch, seconds
-#                after a small change.
+#                fuzzing. A minute or two on 2 cores from scratch, well
+#                under a minute after a small change.
 #   make test    build and run every test: normal build and ASan+UBSan build
 #                (gcc), the ASan+UBSan build again with clang, each on both
 #                backends (io_uring and epoll), the test programs under
