@@ -97,6 +97,7 @@ static const char *explain(int err)
 	}
 }
 
+
 static int setup(struct uring *u, unsigned sq, unsigned cq)
 {
 	static const unsigned modes[] = {
@@ -161,6 +162,16 @@ static bool getenv_is(const char *name, const char *value)
 	return v && !strcmp(v, value);
 }
 
+/* Set once: loops are created on several threads, and all read it. */
+static pthread_once_t valgrind_once = PTHREAD_ONCE_INIT;
+
+static void detect_valgrind(void)
+{
+#ifdef CORIO_VALGRIND
+	corio__valgrind = RUNNING_ON_VALGRIND;
+#endif
+}
+
 static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, const char **why)
 {
 	struct uring *u = calloc(1, sizeof(*u));
@@ -174,9 +185,7 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 	}
 	if (cq < 2 * sq)
 		cq = 2 * sq;
-#ifdef CORIO_VALGRIND
-	corio__valgrind = RUNNING_ON_VALGRIND;
-#endif
+	pthread_once(&valgrind_once, detect_valgrind);
 	ret = setup(u, sq, cq);
 	if (ret < 0) {
 		*why = explain(ret);
