@@ -3,10 +3,11 @@
 #   make run     build, then run the showcase: the KV server (Redis protocol)
 #                on 127.0.0.1:6380, one loop per core
 #   make test    build and run every test: normal build and ASan+UBSan build
-#                (gcc), the ASan+UBSan build again with clang, each on both
-#                backends (io_uring and epoll), the test programs under
-#                valgrind (memcheck), then every fuzz target for FUZZ_TIME
-#                seconds (clang, libFuzzer)
+#                (gcc), the ASan+UBSan build again with clang, a
+#                ThreadSanitizer build (clang), each on both backends
+#                (io_uring and epoll), the test programs under valgrind
+#                (memcheck), then every fuzz target for FUZZ_TIME seconds
+#                (clang, libFuzzer)
 #   make test-valgrind
 #                just the valgrind part (about 2 minutes on 2 cores)
 #   make bench   build and run the benchmarks against their peers
@@ -18,12 +19,14 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 20
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-plain test-asan test-clang test-fuzz test-valgrind bench install clean
+.PHONY: all deps build run test test-plain test-asan test-clang test-tsan test-fuzz test-valgrind \
+	bench install clean
 
 all: build
 
@@ -38,7 +41,7 @@ run: build
 	@echo "KV server on 127.0.0.1:6380, all cores (Ctrl-C stops it); try: redis-cli -p 6380"
 	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
-test: test-plain test-asan test-clang test-valgrind test-fuzz
+test: test-plain test-asan test-clang test-tsan test-valgrind test-fuzz
 
 test-plain:
 	@scripts/deps.sh test
@@ -61,6 +64,15 @@ test-clang:
 	@cmake --build $(CLANG_BUILD) -j$(JOBS)
 	@cd $(CLANG_BUILD) && ctest -j$(JOBS) --output-on-failure
 
+# ThreadSanitizer, every test (about 25 s of tests on 2 cores, plus the
+# build): the pool, cross-loop sync, the epoll thread pool, the servers.
+test-tsan:
+	@scripts/deps.sh test
+	@CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_TSAN=ON \
+		-DCORIO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS)
+	@cd $(TSAN_BUILD) && ctest -j$(JOBS) --output-on-failure
+
 test-fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
@@ -81,4 +93,4 @@ install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

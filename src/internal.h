@@ -32,6 +32,14 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
 #define CORIO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -359,6 +367,9 @@ struct corio_fiber {
 #ifdef CORIO_ASAN
 	void *asan_fake;
 #endif
+#ifdef CORIO_TSAN
+	void *tsan_fiber; /* ThreadSanitizer's context for this fiber */
+#endif
 };
 
 void corio__ready(corio_loop *loop, corio_fiber *f);
@@ -422,6 +433,9 @@ struct corio_loop {
 	void *sched_asan_fake;
 	const void *sched_stack_bottom;
 	size_t sched_stack_size;
+#endif
+#ifdef CORIO_TSAN
+	void *sched_tsan; /* ThreadSanitizer's context of the loop's thread */
 #endif
 };
 

@@ -9,8 +9,8 @@
  * the first loop and keeps ASan's as the one to chain to, so corio sees
  * the fault first, reports it, restores the default action and the child
  * dies by SIGSEGV. A fault elsewhere (not in a guard) is passed on to the
- * previous handler: the default action in the plain build, ASan's report
- * in the sanitizer build.
+ * previous handler: the default action in the plain build, the sanitizer's
+ * report in the ASan and TSan builds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -169,9 +169,10 @@ static void other_fault_passed_on(void **state)
 		exit(77);
 	assert_null(strstr(err, "overflowed"));
 	assert_null(strstr(err, "survived"));
-#ifdef CORIO_ASAN
-	/* ASan's handler got it and reported it. */
-	assert_non_null(strstr(err, "AddressSanitizer: SEGV"));
+#if defined(CORIO_ASAN) || defined(CORIO_TSAN)
+	/* The sanitizer's handler got it and reported it ("AddressSanitizer:
+	 * SEGV", "ThreadSanitizer: SEGV"). */
+	assert_non_null(strstr(err, "Sanitizer: SEGV"));
 	assert_false(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 #else
 	assert_true(WIFSIGNALED(st));
