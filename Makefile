@@ -24,6 +24,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 20
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
+# In a build directory: where io_uring works, a .uring test must not skip
+# (tests/util.c, t_skip); tests/uring_probe says whether it does.
+NO_SKIP = CORIO_TEST_NO_SKIP=$$(tests/uring_probe && echo uring)
 
 .PHONY: all deps build run test test-plain test-asan test-clang test-tsan test-fuzz test-valgrind \
 	bench install clean
@@ -47,14 +50,14 @@ test-plain:
 	@scripts/deps.sh test
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
-	@cd $(BUILD) && ctest -j$(JOBS) --output-on-failure
+	@cd $(BUILD) && $(NO_SKIP) ctest -j$(JOBS) --output-on-failure
 
 test-asan:
 	@scripts/deps.sh test
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON \
 		-DCORIO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
-	@cd $(ASAN_BUILD) && ctest -j$(JOBS) --output-on-failure
+	@cd $(ASAN_BUILD) && $(NO_SKIP) ctest -j$(JOBS) --output-on-failure
 
 # clang's warnings (-Werror) and sanitizers, beside gcc's.
 test-clang:
@@ -62,7 +65,7 @@ test-clang:
 	@CC=clang cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON \
 		-DCORIO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(CLANG_BUILD) -j$(JOBS)
-	@cd $(CLANG_BUILD) && ctest -j$(JOBS) --output-on-failure
+	@cd $(CLANG_BUILD) && $(NO_SKIP) ctest -j$(JOBS) --output-on-failure
 
 # ThreadSanitizer, every test (about 25 s of tests on 2 cores, plus the
 # build): the pool, cross-loop sync, the epoll thread pool, the servers.
@@ -71,7 +74,7 @@ test-tsan:
 	@CC=clang cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCORIO_TSAN=ON \
 		-DCORIO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(TSAN_BUILD) -j$(JOBS)
-	@cd $(TSAN_BUILD) && ctest -j$(JOBS) --output-on-failure
+	@cd $(TSAN_BUILD) && $(NO_SKIP) ctest -j$(JOBS) --output-on-failure
 
 test-fuzz:
 	@scripts/deps.sh test
