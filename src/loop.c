@@ -196,6 +196,7 @@ int corio__turn(corio_loop *loop, bool wait)
 {
 	struct corio__inbox *ib = loop->inbox;
 	int64_t now = 0, timeout = wait_time(loop, wait, &now);
+	bool published = false;
 	unsigned events;
 	int err;
 
@@ -205,13 +206,17 @@ int corio__turn(corio_loop *loop, bool wait)
 		/* About to sleep: publish it, then look once more (rule 5). */
 		atomic_store_explicit(&ib->state, CORIO__SLEEPING, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
+		published = true;
 		if (corio__inbox_pending(loop))
 			timeout = 0;
 		else
 			loop->stats.sleeps++;
 	}
 	err = loop->be->poll(loop, timeout);
-	if (timeout != 0)
+	/* Awake again, also when a message kept us from sleeping at all: a
+	 * SLEEPING left behind would make every sender to this busy loop pay
+	 * for a wake it does not need. */
+	if (published)
 		atomic_store_explicit(&ib->state, CORIO__AWAKE, memory_order_relaxed);
 	if (err < 0) {
 		loop->in_turn = false;

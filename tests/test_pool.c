@@ -1,7 +1,8 @@
 /*
  * The pool: messages between loops and from foreign threads, calls, order,
- * back-pressure, stopping with messages in flight, joining and leaving, and
- * the wake counters of rule 5.
+ * back-pressure, stopping with messages in flight, joining and leaving,
+ * and the wake counters of rule 5 (elided towards a busy loop, polling or
+ * not).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -366,6 +367,47 @@ static void wakes_elided_when_busy(void **state)
 	assert_int_equal(w.st.wakes_sent, 0);
 }
 
+/* Loop 1 in interrupt mode, kept busy by a fiber that yields until told to
+ * stop: it never sleeps, so no message to it needs a wake either. */
+struct busy {
+	_Atomic int spinning, stop;
+};
+
+static void *busy_fiber(void *a)
+{
+	struct busy *b = a;
+
+	atomic_store(&b->spinning, 1);
+	while (!atomic_load(&b->stop))
+		corio_yield();
+	return NULL;
+}
+
+static void spawn_busy(void *a)
+{
+	corio_go(busy_fiber, a);
+}
+
+static void wakes_elided_to_busy_interrupt_loop(void **state)
+{
+	corio_pool *p = new_pool(2, NULL); /* both in interrupt mode */
+	struct wake_test w = {.pool = p, .n = 100000};
+	struct busy b = {0};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 1, spawn_busy, &b, 0), 0);
+	while (!atomic_load(&b.spinning))
+		sched_yield();
+	assert_int_equal(corio_post(p, 0, spawn_poster, &w, 0), 0);
+	while (!atomic_load(&w.done))
+		sched_yield();
+	atomic_store(&b.stop, 1);
+	corio_pool_destroy(p);
+	assert_int_equal(w.err, 0);
+	assert_true(w.st.wakes_elided >= w.n);
+	assert_int_equal(w.st.wakes_sent, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +419,7 @@ int main(void)
 		cmocka_unit_test(join_and_leave),
 		cmocka_unit_test(join_errors),
 		cmocka_unit_test(wakes_elided_when_busy),
+		cmocka_unit_test(wakes_elided_to_busy_interrupt_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
