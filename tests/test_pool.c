@@ -2,16 +2,18 @@
  * The pool: messages between loops and from foreign threads, calls, order,
  * back-pressure, stopping with messages in flight, joining and leaving,
  * and the wake counters of rule 5 (elided towards a busy loop, polling or
- * not).
+ * not; sent as MSG_RING between io_uring loops).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h" /* the inbox's sleeping word */
 #include "util.h"
 
 static corio_pool *new_pool(unsigned n, const enum corio_loop_mode *modes)
@@ -408,6 +410,73 @@ static void wakes_elided_to_busy_interrupt_loop(void **state)
 	assert_int_equal(w.st.wakes_sent, 0);
 }
 
+/*
+ * A wake between io_uring loops is a MSG_RING posted from the sender's own
+ * ring (it goes with the sender's next io_uring_enter); on epoll, or
+ * without MSG_RING, an eventfd write. Before each message the sender waits
+ * until loop 1 sleeps, so each message needs a wake.
+ */
+struct ring_test {
+	corio_pool *pool;
+	unsigned n;
+	int err;
+	bool msg_ring; /* the sender's loop can ring */
+	struct corio_loop_stats st;
+	_Atomic unsigned got;
+	_Atomic int done;
+};
+
+static void count_got(void *a)
+{
+	struct ring_test *t = a;
+
+	atomic_fetch_add(&t->got, 1);
+}
+
+static void *ring_poster(void *a)
+{
+	struct ring_test *t = a;
+	corio_loop *self = corio_loop_current();
+	struct corio__inbox *target = corio_pool_loop(t->pool, 1)->inbox;
+
+	for (unsigned i = 0; i < t->n && !t->err; i++) {
+		/* Yield, not spin: our turns send what we queued. */
+		while (atomic_load(&target->state) != CORIO__SLEEPING)
+			corio_yield();
+		t->err = corio_post(t->pool, 1, count_got, t, 0);
+		while (atomic_load(&t->got) < i + 1)
+			corio_yield();
+	}
+	t->msg_ring = t_is_uring(self) && corio_op_supported(self, IORING_OP_MSG_RING);
+	corio_loop_stats(self, &t->st, sizeof(t->st));
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void spawn_ring_poster(void *a)
+{
+	corio_go(ring_poster, a);
+}
+
+static void wakes_by_msg_ring(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct ring_test t = {.pool = p, .n = 100};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, spawn_ring_poster, &t, 0), 0);
+	while (!atomic_load(&t.done))
+		sched_yield();
+	corio_pool_destroy(p);
+	assert_int_equal(t.err, 0);
+	assert_int_equal(atomic_load(&t.got), t.n);
+	/* Every message found loop 1 asleep, unless it woke up on its own
+	 * (a signal) just then: nearly all needed a wake. */
+	assert_true(t.st.wakes_sent >= 1);
+	assert_int_equal(t.st.wakes_sent + t.st.wakes_elided, t.n);
+	assert_int_equal(t.st.wakes_msg_ring, t.msg_ring ? t.st.wakes_sent : 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +489,7 @@ int main(void)
 		cmocka_unit_test(join_errors),
 		cmocka_unit_test(wakes_elided_when_busy),
 		cmocka_unit_test(wakes_elided_to_busy_interrupt_loop),
+		cmocka_unit_test(wakes_by_msg_ring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

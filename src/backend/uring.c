@@ -619,6 +619,7 @@ static void uring_wake(corio_loop *target, corio_loop *sender)
 			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 			sqe->user_data = TAG_RING_FAILED;
 			U(sender)->rings_queued = true;
+			sender->stats.wakes_msg_ring++;
 			return;
 		}
 	}
