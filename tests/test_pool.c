@@ -1,13 +1,14 @@
 /*
  * The pool: messages between loops and from foreign threads, calls, order,
  * back-pressure, stopping with messages in flight, joining and leaving,
- * and the wake counters of rule 5 (elided towards a busy loop, polling or
- * not; sent as MSG_RING between io_uring loops).
+ * pinning, and the wake counters of rule 5 (elided towards a busy loop,
+ * polling or not; sent as MSG_RING between io_uring loops).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,87 @@ static void wakes_by_msg_ring(void **state)
 	assert_int_equal(t.st.wakes_msg_ring, t.msg_ring ? t.st.wakes_sent : 0);
 }
 
+/* -------------------------------------------------------------- pinning */
+
+#define PIN_LOOPS 3
+
+struct pins {
+	_Atomic int cpu[PIN_LOOPS]; /* the one CPU loop i may run on; -2: not one CPU */
+	_Atomic unsigned started;
+};
+
+static void record_pin(corio_loop *loop, unsigned index, void *arg)
+{
+	struct pins *p = arg;
+	cpu_set_t set;
+	int cpu = -2;
+
+	(void)loop;
+	/* No assert here: this is a pool thread, not cmocka's. */
+	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpu = c;
+	atomic_store(&p->cpu[index], cpu);
+	atomic_fetch_add(&p->started, 1);
+}
+
+/* Each loop thread reads its own affinity as it starts. */
+static void check_pins(const int *cpus, unsigned ncpus, const int *want)
+{
+	struct pins p = {0};
+	corio_pool *pool = t_pool(&(struct corio_pool_opts){
+		.nloops = PIN_LOOPS, .cpus = cpus, .ncpus = ncpus, .on_start = record_pin, .arg = &p});
+
+	while (atomic_load(&p.started) < PIN_LOOPS)
+		sched_yield();
+	corio_pool_destroy(pool);
+	for (int i = 0; i < PIN_LOOPS; i++)
+		assert_int_equal(atomic_load(&p.cpu[i]), want[i]);
+}
+
+static void pinning(void **state)
+{
+	cpu_set_t mask;
+	int allowed[PIN_LOOPS], n = 0, want[PIN_LOOPS], last;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(mask), &mask), 0);
+	for (int c = 0; c < CPU_SETSIZE && n < PIN_LOOPS; c++)
+		if (CPU_ISSET(c, &mask))
+			allowed[n++] = c;
+	/* Default: loop i on the i-th CPU of the process's mask, round robin. */
+	for (int i = 0; i < PIN_LOOPS; i++)
+		want[i] = allowed[i % n];
+	check_pins(NULL, 0, want);
+	/* Given CPUs, cpus[i % ncpus]: here all on the last allowed one. */
+	last = allowed[n - 1];
+	for (int i = 0; i < PIN_LOOPS; i++)
+		want[i] = last;
+	check_pins(&last, 1, want);
+}
+
+/* A CPU the process cannot run on is an error, not a silent "anywhere". */
+static void pinning_errors(void **state)
+{
+	static const int beyond[] = {CPU_SETSIZE - 1};
+	static const int too_big[] = {CPU_SETSIZE};
+	corio_pool *p = NULL;
+	cpu_set_t mask;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(mask), &mask), 0);
+	if (CPU_ISSET(CPU_SETSIZE - 1, &mask))
+		skip(); /* a machine with 1024 CPUs: the last one is real */
+	assert_int_equal(corio_pool_create(&p, &(struct corio_pool_opts){
+		.nloops = 2, .cpus = beyond, .ncpus = 1}), -EINVAL);
+	assert_int_equal(corio_pool_create(&p, &(struct corio_pool_opts){
+		.nloops = 1, .cpus = too_big, .ncpus = 1}), -EINVAL);
+	assert_null(p);
+	/* No thread or loop is left behind: a pool still starts. */
+	corio_pool_destroy(new_pool(1, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +572,8 @@ int main(void)
 		cmocka_unit_test(wakes_elided_when_busy),
 		cmocka_unit_test(wakes_elided_to_busy_interrupt_loop),
 		cmocka_unit_test(wakes_by_msg_ring),
+		cmocka_unit_test(pinning),
+		cmocka_unit_test(pinning_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
