@@ -1,7 +1,8 @@
 /*
  * The loop: one per thread, used from its own thread only, run/run_once/
- * stop, -EDEADLK when every fiber waits on another, corio_main, stats, and
- * destroy with fibers and async operations still in the kernel.
+ * stop, -EDEADLK when every fiber waits on another, corio_main, stats, the
+ * modes (interrupt, poll, hybrid), and destroy with fibers and async
+ * operations still in the kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -320,6 +321,57 @@ static void stop_and_run_once(void **state)
 	assert_int_equal(corio_loop_run_once(loop, true), 0);
 	assert_int_equal(stop_count, 4);
 	corio_loop_destroy(loop);
+}
+
+/* ---------------------------------------------------------------- modes */
+
+/*
+ * What a loop does while it waits for a timer (1 ms ahead) with nothing
+ * else to do: INTERRUPT sleeps in the kernel at once; POLL never sleeps;
+ * HYBRID spins while its last event is less than spin_ns old, then sleeps.
+ * Its last event here is a nop completed just before. Returns how many
+ * turns went by without sleeping before the timer fired; *slept gets how
+ * many times the loop slept.
+ */
+static int turns_until_timer(enum corio_loop_mode mode, int64_t spin_ns, uint64_t *slept)
+{
+	corio_loop *loop = t_loop_opts(&(struct corio_loop_opts){.mode = mode, .spin_ns = spin_ns});
+	struct corio_loop_stats before, after;
+	int nop = 0, fired = 0, awake = 0;
+
+	assert_true(corio_async_nop(loop, timer_cb, &nop) > 0);
+	while (!nop)
+		assert_true(corio_loop_run_once(loop, false) >= 0);
+	corio_loop_stats(loop, &before, sizeof(before));
+	assert_true(corio_async_timer(loop, corio_now() + CORIO_MSEC, timer_cb, &fired) > 0);
+	while (!fired) {
+		assert_true(corio_loop_run_once(loop, true) >= 0);
+		corio_loop_stats(loop, &after, sizeof(after));
+		if (!fired && after.sleeps == before.sleeps)
+			awake++;
+	}
+	*slept = after.sleeps - before.sleeps;
+	corio_loop_destroy(loop);
+	return awake;
+}
+
+static void modes(void **state)
+{
+	uint64_t slept;
+
+	(void)state;
+	/* Asleep at the first turn, woken by the timer. */
+	assert_int_equal(turns_until_timer(CORIO_MODE_INTERRUPT, 0, &slept), 0);
+	assert_true(slept >= 1);
+	/* Turns (many: a millisecond of them) and never sleeps. */
+	assert_true(turns_until_timer(CORIO_MODE_POLL, 0, &slept) > 0);
+	assert_int_equal(slept, 0);
+	/* HYBRID within its spin (an hour): polls. */
+	assert_true(turns_until_timer(CORIO_MODE_HYBRID, 3600 * CORIO_SEC, &slept) > 0);
+	assert_int_equal(slept, 0);
+	/* HYBRID past its spin (1 ns, long gone at the first turn): sleeps. */
+	assert_int_equal(turns_until_timer(CORIO_MODE_HYBRID, 1, &slept), 0);
+	assert_true(slept >= 1);
 }
 
 /* ---------------------------------------------------------- corio_main */
@@ -681,6 +733,7 @@ int main(void)
 		cmocka_unit_test(stop_and_run_once),
 		cmocka_unit_test(main_convenience),
 		cmocka_unit_test(stats),
+		cmocka_unit_test(modes),
 		cmocka_unit_test(destroy_with_live_fibers),
 		cmocka_unit_test(destroy_unstarted),
 		cmocka_unit_test(destroy_with_rearming_callbacks),
