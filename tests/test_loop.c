@@ -8,11 +8,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h" /* the inbox's sleeping word */
 #include "util.h"
 
 static void *nothing(void *arg)
@@ -293,6 +296,14 @@ static void timer_cb(corio_loop *loop, int res, unsigned flags, void *user)
 		(*(int *)user)++;
 }
 
+static void count_byte(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	(void)loop;
+	(void)flags;
+	if (res == 1)
+		(*(int *)user)++;
+}
+
 static void stop_and_run_once(void **state)
 {
 	corio_loop *loop = t_loop();
@@ -326,32 +337,65 @@ static void stop_and_run_once(void **state)
 /* ---------------------------------------------------------------- modes */
 
 /*
- * What a loop does while it waits for a timer (1 ms ahead) with nothing
- * else to do: INTERRUPT sleeps in the kernel at once; POLL never sleeps;
- * HYBRID spins while its last event is less than spin_ns old, then sleeps.
- * Its last event here is a nop completed just before. Returns how many
- * turns went by without sleeping before the timer fired; *slept gets how
- * many times the loop slept.
+ * What a loop does with a receive in flight and nothing else to do:
+ * INTERRUPT sleeps in the kernel at once; POLL never sleeps; HYBRID spins
+ * while its last event (a nop completed just before) is less than spin_ns
+ * old, then sleeps. Another thread writes the byte the receive waits for
+ * as soon as it sees the loop asleep (the inbox's sleeping word), so a
+ * sleeping loop is woken, and one that never sleeps turns 1,000 times
+ * without it. Returns the turns that did not sleep before the receive
+ * completed (or the 1,000); *slept gets how many times the loop slept.
  */
-static int turns_until_timer(enum corio_loop_mode mode, int64_t spin_ns, uint64_t *slept)
+struct asleep {
+	corio_loop *loop;
+	int fd;
+	_Atomic int stop;
+};
+
+static void *wake_when_asleep(void *arg)
+{
+	struct asleep *a = arg;
+
+	while (!atomic_load(&a->stop)) {
+		if (atomic_load(&a->loop->inbox->state) == CORIO__SLEEPING) {
+			if (write(a->fd, "w", 1) != 1)
+				abort(); /* not cmocka's thread: no assert */
+			break;
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int turns_awake(enum corio_loop_mode mode, int64_t spin_ns, uint64_t *slept)
 {
 	corio_loop *loop = t_loop_opts(&(struct corio_loop_opts){.mode = mode, .spin_ns = spin_ns});
 	struct corio_loop_stats before, after;
-	int nop = 0, fired = 0, awake = 0;
+	struct asleep a = {.loop = loop};
+	int nop = 0, got = 0, awake = 0, sv[2];
+	pthread_t t;
+	char c;
 
+	t_socketpair(sv);
+	a.fd = sv[1];
 	assert_true(corio_async_nop(loop, timer_cb, &nop) > 0);
 	while (!nop)
 		assert_true(corio_loop_run_once(loop, false) >= 0);
 	corio_loop_stats(loop, &before, sizeof(before));
-	assert_true(corio_async_timer(loop, corio_now() + CORIO_MSEC, timer_cb, &fired) > 0);
-	while (!fired) {
+	assert_true(corio_async_recv(loop, sv[0], &c, 1, 0, count_byte, &got) > 0);
+	assert_int_equal(pthread_create(&t, NULL, wake_when_asleep, &a), 0);
+	while (!got && awake < 1000) {
 		assert_true(corio_loop_run_once(loop, true) >= 0);
 		corio_loop_stats(loop, &after, sizeof(after));
-		if (!fired && after.sleeps == before.sleeps)
+		if (!got && after.sleeps == before.sleeps)
 			awake++;
 	}
+	atomic_store(&a.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
 	*slept = after.sleeps - before.sleeps;
-	corio_loop_destroy(loop);
+	corio_loop_destroy(loop); /* cancels the receive if it still waits */
+	close(sv[0]);
+	close(sv[1]);
 	return awake;
 }
 
@@ -360,17 +404,18 @@ static void modes(void **state)
 	uint64_t slept;
 
 	(void)state;
-	/* Asleep at the first turn, woken by the timer. */
-	assert_int_equal(turns_until_timer(CORIO_MODE_INTERRUPT, 0, &slept), 0);
+	/* Asleep at the first turn and at every one until the write (on
+	 * epoll with the re-check on, its timer may end a sleep first). */
+	assert_int_equal(turns_awake(CORIO_MODE_INTERRUPT, 0, &slept), 0);
 	assert_true(slept >= 1);
-	/* Turns (many: a millisecond of them) and never sleeps. */
-	assert_true(turns_until_timer(CORIO_MODE_POLL, 0, &slept) > 0);
+	/* Turns and never sleeps. */
+	assert_int_equal(turns_awake(CORIO_MODE_POLL, 0, &slept), 1000);
 	assert_int_equal(slept, 0);
 	/* HYBRID within its spin (an hour): polls. */
-	assert_true(turns_until_timer(CORIO_MODE_HYBRID, 3600 * CORIO_SEC, &slept) > 0);
+	assert_int_equal(turns_awake(CORIO_MODE_HYBRID, 3600 * CORIO_SEC, &slept), 1000);
 	assert_int_equal(slept, 0);
 	/* HYBRID past its spin (1 ns, long gone at the first turn): sleeps. */
-	assert_int_equal(turns_until_timer(CORIO_MODE_HYBRID, 1, &slept), 0);
+	assert_int_equal(turns_awake(CORIO_MODE_HYBRID, 1, &slept), 0);
 	assert_true(slept >= 1);
 }
 
