@@ -24,6 +24,14 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
 #define CORIO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

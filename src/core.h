@@ -83,6 +83,9 @@ struct corio_loop {
 	const void *sched_stack_bottom;
 	size_t sched_stack_size;
 #endif
+#ifdef CORIO_TSAN
+	void *sched_tsan; /* ThreadSanitizer's context of the loop's thread */
+#endif
 };
 
 #endif

@@ -692,6 +692,158 @@ static void accept_without_descriptors(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---------------------------------------------- max_conns, refusals */
+
+/*
+ * max_conns: at most that many handlers at once. More clients than that
+ * connect at once (all of them in the listen queue before the server
+ * looks); the server takes max_conns, and the next only when a handler
+ * returns. Handlers hold until the test lets one go (a token each).
+ */
+#define LIMIT 2
+#define CLIENTS 5
+
+struct limited {
+	struct server s;
+	struct corio_serve_stats st;
+	corio_chan tokens;
+	unsigned entered, most; /* handlers started; most at once */
+	unsigned running;
+};
+
+static void limited_handler(int fd, void *arg)
+{
+	struct limited *l = arg;
+	char token;
+
+	l->entered++;
+	if (++l->running > l->most)
+		l->most = l->running;
+	assert_int_equal(corio_chan_recv(&l->tokens, &token), 0);
+	l->running--;
+	corio_close(fd);
+}
+
+static void *limited_serve(void *a)
+{
+	struct limited *l = a;
+
+	l->s.result = corio_serve(l->s.lfd, limited_handler, l,
+				  &(struct corio_serve_opts){.max_conns = LIMIT, .stats = &l->st});
+	return NULL;
+}
+
+/* Turn until the server has started @n handlers, and as many turns again
+ * in which it could wrongly start more (the connections wait in the
+ * listen queue: an accept would complete at once). */
+static void settle_at(struct limited *l, unsigned n)
+{
+	int turns = 0;
+
+	while (l->entered < n && turns++ < 10000)
+		assert_int_equal(corio_yield(), 0);
+	assert_int_equal(l->entered, n);
+	t_turns(turns + 10);
+}
+
+static void *limited_main(void *a)
+{
+	struct limited *l = a;
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int c[CLIENTS];
+	char token = 't';
+
+	assert_int_equal(corio_chan_init(&l->tokens, 1, CLIENTS), 0);
+	l->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
+	assert_true(l->s.lfd >= 0);
+	addr.sin_port = htons((uint16_t)corio_local_port(l->s.lfd));
+	/* Loopback connects complete against the listen queue. */
+	for (int i = 0; i < CLIENTS; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(c[i] >= 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
+	}
+	assert_int_equal(corio_spawn(&l->s.f, NULL, limited_serve, l, NULL), 0);
+	settle_at(l, LIMIT);
+	assert_int_equal(l->st.active, LIMIT);
+	assert_int_equal(l->st.accepted, LIMIT);
+	/* One handler returns: one more client is taken, no more. */
+	for (unsigned k = LIMIT + 1; k <= CLIENTS; k++) {
+		assert_int_equal(corio_chan_send(&l->tokens, &token), 0);
+		settle_at(l, k);
+		assert_int_equal(l->st.active, LIMIT);
+		assert_int_equal(l->st.accepted, k);
+	}
+	for (int i = 0; i < LIMIT; i++)
+		assert_int_equal(corio_chan_send(&l->tokens, &token), 0);
+	while (l->running)
+		assert_int_equal(corio_yield(), 0);
+	assert_int_equal(l->most, LIMIT);
+	assert_int_equal(l->st.refused, 0);
+	server_stop(&l->s);
+	for (int i = 0; i < CLIENTS; i++)
+		close(c[i]);
+	corio_chan_destroy(&l->tokens);
+	return NULL;
+}
+
+static void max_conns(void **state)
+{
+	struct limited l = {0};
+
+	(void)state;
+	t_run(limited_main, &l);
+}
+
+/* A connection accepted but with no memory for its handler's fiber (here:
+ * a stack too large to map) is closed and counted as refused; serving goes
+ * on. The client sees the end of the stream. */
+static void never_runs(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	fail();
+}
+
+static void *refusing_serve(void *a)
+{
+	struct limited *l = a;
+
+	l->s.result = corio_serve(l->s.lfd, never_runs, NULL,
+				  &(struct corio_serve_opts){.stack_size = SIZE_MAX, .stats = &l->st});
+	return NULL;
+}
+
+static void *refused_main(void *a)
+{
+	struct limited *l = a;
+	char c;
+
+	l->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
+	assert_true(l->s.lfd >= 0);
+	assert_int_equal(corio_spawn(&l->s.f, NULL, refusing_serve, l, NULL), 0);
+	for (uint64_t i = 1; i <= 3; i++) {
+		int fd = corio_dial_tcp("127.0.0.1", corio_local_port(l->s.lfd));
+
+		assert_true(fd >= 0);
+		assert_int_equal(corio_recv(fd, &c, 1, 0), 0); /* closed by the server */
+		assert_int_equal(l->st.refused, i);
+		assert_int_equal(l->st.accepted, i); /* refused ones count as accepted */
+		assert_int_equal(l->st.active, 0);
+		corio_close(fd);
+	}
+	server_stop(&l->s);
+	return NULL;
+}
+
+static void refused(void **state)
+{
+	struct limited l = {0};
+
+	(void)state;
+	t_run(refused_main, &l);
+}
+
 /* ------------------------------------------------ direct descriptors */
 
 struct direct {
@@ -845,6 +997,8 @@ int main(void)
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),
 		cmocka_unit_test(accept_without_descriptors),
+		cmocka_unit_test(max_conns),
+		cmocka_unit_test(refused),
 		cmocka_unit_test(direct_descriptors),
 	};
 

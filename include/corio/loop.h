@@ -110,6 +110,8 @@ struct corio_loop_stats {
 	uint64_t wakes_elided;	 /* messages sent by this loop to a target that was awake */
 	uint64_t msgs_received;	 /* messages run by this loop */
 	uint64_t sleeps;	 /* times the loop blocked in the kernel */
+	uint64_t wakes_msg_ring; /* of wakes_sent: an io_uring MSG_RING (else an eventfd) */
+	uint64_t epoll_rescues;	 /* waits only the epoll re-check ended (docs/BACKENDS.md) */
 };
 
 /* Copy the loop's counters into @out (at most @size bytes, for ABI growth). */

@@ -62,7 +62,7 @@ CORIO_API ssize_t corio_send_all_until(int fd, const void *buf, size_t len, int6
 typedef void (*corio_handler_fn)(int fd, void *arg);
 
 struct corio_serve_stats {
-	uint64_t accepted; /* connections handed to handlers */
+	uint64_t accepted; /* connections accepted (the refused ones too) */
 	uint64_t refused;  /* accepted but closed: no memory for a fiber */
 	uint64_t backoffs; /* pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM */
 	uint64_t active;   /* handlers running now */
@@ -70,7 +70,8 @@ struct corio_serve_stats {
 
 struct corio_serve_opts {
 	size_t stack_size;		 /* handler fibers' stacks; 0: the loop default */
-	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit */
+	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit
+					    (with a limit, one accept at a time: no multishot) */
 	struct corio_serve_stats *stats; /* if set, kept up to date while serving */
 	bool direct; /* accept into direct descriptors (see corio/io.h) where
 			the loop can (io_uring); plain descriptors elsewhere */

@@ -51,7 +51,12 @@ struct corio_pool_opts {
 	void *arg;
 };
 
-/* Start the pool's threads and loops; returns when every loop runs. */
+/*
+ * Start the pool's threads and loops, each loop thread pinned to its CPU;
+ * returns 0 when every loop runs, or the first error of any: a loop's
+ * (corio_loop_create), or the pinning's: -EINVAL when a CPU of @cpus is
+ * not one this process may run on (offline, outside its cpuset).
+ */
 CORIO_API int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts);
 
 /* Stop every loop (see above) and join the pool's threads. Not from a loop

@@ -43,8 +43,9 @@
  * is re-checked with EPOLL_CTL_MOD (ENOENT: register it). So a stale record
  * costs a bounded delay, not a hang, and a wait shorter than that costs
  * nothing; see docs/BACKENDS.md. (The MOD re-arms the edge, so the check
- * would also hide a lost wake-up in this file: the tests run once with it
- * off to catch those.)
+ * would also hide a lost wake-up in this file: a wait it ends is a rescue,
+ * counted and logged as what it was (sweep), and the tests run with the
+ * check off, so that a lost wake-up hangs instead.)
  *
  * The loop's eventfd (registered level-triggered, tag WAKE_TAG) is written
  * by pool threads when jobs finish and by corio__epoll_wake() from any
@@ -92,7 +93,8 @@ enum fd_kind {
 
 struct efd {
 	struct corio_list q[NQUEUES];
-	struct corio_list vlink; /* in ep->verify: has waiters, registration unproven */
+	struct corio_list vlink; /* in ep->verify (has waiters, registration unproven)
+				    or in ep->suspects (suspect is set) */
 	int64_t since;		 /* when it joined ep->verify */
 	int fd;
 	uint8_t kind;	 /* enum fd_kind */
@@ -101,6 +103,7 @@ struct efd {
 	int8_t stream;	 /* a SOCK_STREAM socket: 1, not: 0, not known yet: -1 */
 	bool drained;	 /* a recv came back short since the last read event */
 	bool hup;	 /* EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: never drained (note_recv) */
+	bool suspect;	 /* the re-check found it ready: does an event follow? (sweep) */
 };
 
 struct ep {
@@ -115,6 +118,8 @@ struct ep {
 	struct corio_list done;	   /* results to deliver at the end of this poll */
 	struct corio_list orphans; /* waited on a file that is gone; end on cancel */
 	struct corio_list verify;  /* efds by since */
+	struct corio_list suspects; /* efds found ready by the re-check, no event yet */
+	bool rescue_logged;	   /* the first rescue is logged, the others counted */
 	struct corio__tpool pool;
 	struct epoll_event events[EVENTS];
 };
@@ -180,6 +185,7 @@ static void efd_reset(struct efd *e)
 	e->stream = -1;
 	e->drained = false;
 	e->hup = false;
+	e->suspect = false;
 }
 
 /* The record of @fd, made if needed; NULL only when out of memory. */
@@ -865,8 +871,10 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 	if (!corio__list_empty(&e->q[Q_POLL]))
 		moved |= wake_pollers(b, &e->q[Q_POLL], ev);
 	/* Progress proves the registration; an event that moved nothing
-	 * (it may come from a stale registration of an older file) does not. */
-	if (moved) {
+	 * (it may come from a stale registration of an older file) does not.
+	 * A suspect got its event: nothing was lost, back to waiting. */
+	if (moved || e->suspect) {
+		e->suspect = false;
 		corio__list_remove(&e->vlink);
 		if (has_waiters(e) && b->verify_after) {
 			e->since = b->now;
@@ -876,14 +884,6 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 	maybe_release(b, e);
 }
 
-/*
- * Check the registration of fds that have waited verify_after without
- * progress (see the top of the file). MOD on a registered ET fd re-arms
- * it: if it is ready, an event follows. ENOENT: the file under this number
- * is not registered (the number was closed and reused): register it, or,
- * if epoll refuses the new file (a regular file), move its reads and writes
- * to the pool. EBADF: the number is closed: the waiters' file is gone.
- */
 /* Reads and writes waiting on a number that now names a file epoll
  * refuses: the pool. (Socket calls waiting there were for a file that is
  * gone: they are left to be orphaned.) */
@@ -903,34 +903,145 @@ static void move_rw_to_pool(corio_loop *loop, struct corio_list *q)
 	}
 }
 
+/* Whether poll(2) says a waiter of @e could move now. */
+static bool ready_now(const struct efd *e)
+{
+	struct pollfd pfd = {.fd = e->fd};
+	const struct corio_list *n;
+
+	if (!corio__list_empty(&e->q[Q_READ]))
+		pfd.events |= POLLIN | POLLRDHUP;
+	if (!corio__list_empty(&e->q[Q_WRITE]))
+		pfd.events |= POLLOUT;
+	for (n = e->q[Q_POLL].next; n != &e->q[Q_POLL]; n = n->next)
+		pfd.events |= (short)corio__container_of(n, struct corio__op, link)->sqe.poll32_events;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (pfd.events | POLLERR | POLLHUP));
+}
+
+static const char *opcode_name(uint8_t opcode)
+{
+	switch (opcode) {
+	case IORING_OP_RECV:
+		return "recv";
+	case IORING_OP_SEND:
+		return "send";
+	case IORING_OP_RECVMSG:
+		return "recvmsg";
+	case IORING_OP_SENDMSG:
+		return "sendmsg";
+	case IORING_OP_ACCEPT:
+		return "accept";
+	case IORING_OP_CONNECT:
+		return "connect";
+	case IORING_OP_POLL_ADD:
+		return "poll";
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+		return "read";
+	case IORING_OP_WRITE:
+	case IORING_OP_WRITEV:
+		return "write";
+	default:
+		return "op";
+	}
+}
+
+/* The re-check moved waiters that would otherwise have waited for ever:
+ * count it, and say what it was the first time. */
+static void rescued(corio_loop *loop, struct ep *b, const struct efd *e, const char *why)
+{
+	const struct corio_list *n = NULL;
+	unsigned waiting = 0;
+
+	loop->stats.epoll_rescues++;
+	if (b->rescue_logged)
+		return;
+	b->rescue_logged = true;
+	for (int i = 0; i < NQUEUES; i++)
+		for (const struct corio_list *m = e->q[i].next; m != &e->q[i]; m = m->next) {
+			n = n ? n : m;
+			waiting++;
+		}
+	corio__log("epoll re-check rescued fd %d after %lld ms: %s; %u op(s) waiting, the first "
+		   "a %s (counted in corio_loop_stats.epoll_rescues, logged once per loop)",
+		   e->fd, (long long)((b->now - e->since) / CORIO_MSEC), why, waiting,
+		   n ? opcode_name(corio__container_of(n, struct corio__op, link)->sqe.opcode)
+		     : "none");
+}
+
+/*
+ * Re-check @e's registration. MOD on a registered ET fd re-arms it: if it
+ * is ready, an event follows. A waiter @stuck (ready without an event)
+ * under a registration that holds is a lost wake-up, which the MOD ends.
+ * ENOENT: the file under this number is not registered (the number was
+ * closed and reused): register it, or, if epoll refuses the new file (a
+ * regular file), move its reads and writes to the pool. EBADF: the number
+ * is closed: the waiters' file is gone.
+ */
+static void recheck(corio_loop *loop, struct ep *b, struct efd *e, bool stuck)
+{
+	struct epoll_event ev = {.events = REG_EVENTS, .data.u64 = (uint64_t)e->fd};
+	int err;
+
+	if (epoll_ctl(b->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0) {
+		if (stuck)
+			rescued(loop, b, e, "it was ready and no event came (a lost wake-up)");
+		return;
+	}
+	err = -errno;
+	if (err == -ENOENT) {
+		e->registered = false;
+		err = reg(b, e);
+		if (!err) {
+			rescued(loop, b, e, "its number names a file epoll was not watching "
+					    "(closed with close(2) and reused?); registered it");
+			return;
+		}
+	}
+	if (err == -EPERM) {
+		rescued(loop, b, e, "its number names a file epoll cannot wait on (closed "
+				    "with close(2) and reused?); reads and writes go to the pool");
+		e->kind = KIND_FILE;
+		move_rw_to_pool(loop, &e->q[Q_READ]);
+		move_rw_to_pool(loop, &e->q[Q_WRITE]);
+	}
+	orphan_waiters(b, e);
+	efd_reset(e);
+}
+
+/*
+ * The fds whose waiters have waited verify_after without progress (see the
+ * top of the file). One found ready (poll(2)) may just have its event on
+ * the way: it becomes a suspect, and the next poll, which does not wait,
+ * brings that event (on_event then clears it). A suspect still ready
+ * without an event after that poll is stuck. The others are re-checked
+ * at once.
+ */
 static void sweep(corio_loop *loop, struct ep *b)
 {
 	struct corio_list *n;
-	int err;
 
+	while ((n = corio__list_pop_front(&b->suspects))) {
+		struct efd *e = corio__container_of(n, struct efd, vlink);
+
+		e->suspect = false;
+		if (has_waiters(e))
+			recheck(loop, b, e, ready_now(e));
+	}
 	while ((n = b->verify.next) != &b->verify) {
 		struct efd *e = corio__container_of(n, struct efd, vlink);
-		struct epoll_event ev = {.events = REG_EVENTS, .data.u64 = (uint64_t)e->fd};
 
 		if (e->since + b->verify_after > b->now)
 			break;
 		corio__list_remove(n);
-		if (!has_waiters(e) || epoll_ctl(b->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0)
+		if (!has_waiters(e))
 			continue;
-		err = -errno;
-		if (err == -ENOENT) {
-			e->registered = false;
-			err = reg(b, e);
-			if (!err)
-				continue;
+		if (ready_now(e)) {
+			e->suspect = true;
+			corio__list_push_back(&b->suspects, &e->vlink);
+			continue;
 		}
-		if (err == -EPERM) {
-			e->kind = KIND_FILE;
-			move_rw_to_pool(loop, &e->q[Q_READ]);
-			move_rw_to_pool(loop, &e->q[Q_WRITE]);
-		}
-		orphan_waiters(b, e);
-		efd_reset(e);
+		recheck(loop, b, e, false);
 	}
 }
 
@@ -1006,8 +1117,8 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 	int n, events = 0;
 
 	b->now = corio_now();
-	if (!corio__list_empty(&b->done))
-		timeout = 0; /* cancellations to deliver */
+	if (!corio__list_empty(&b->done) || !corio__list_empty(&b->suspects))
+		timeout = 0; /* cancellations to deliver, suspects to clear (sweep) */
 	if (!corio__list_empty(&b->verify)) {
 		/* Wake up in time to check the oldest unproven registration. */
 		struct efd *e = corio__container_of(b->verify.next, struct efd, vlink);
@@ -1036,7 +1147,7 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 		} else
 			on_event(b, (int)tag, b->events[i].events);
 	}
-	if (!corio__list_empty(&b->verify))
+	if (!corio__list_empty(&b->verify) || !corio__list_empty(&b->suspects))
 		sweep(loop, b);
 	return events + deliver(loop, b);
 }
@@ -1113,6 +1224,7 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 	corio__list_init(&b->done);
 	corio__list_init(&b->orphans);
 	corio__list_init(&b->verify);
+	corio__list_init(&b->suspects);
 	b->verify_after = (int64_t)verify_ms * CORIO_MSEC;
 	atomic_init(&b->wake_pending, false);
 	loop->be_state = b;

@@ -96,6 +96,37 @@ static const char *explain(int err)
 	}
 }
 
+#ifdef CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+
+/*
+ * liburing maps and unmaps the rings with its own system calls, which
+ * ThreadSanitizer does not intercept, so it never learns that a ring's
+ * memory went away: a ring mapped where another thread's destroyed ring
+ * was would inherit that thread's accesses in TSan's shadow, and every SQE
+ * written to it would look like a race with them. The kernel orders the
+ * munmap before the mmap that reuses the pages; tell TSan, page by page
+ * (4 KiB, the smallest page): each page of a ring is released as the ring
+ * is torn down and acquired as a new ring is set up. Only a new ring on
+ * an old one's pages gets an edge, from that ring's teardown.
+ */
+static void tsan_ring_pages(struct io_uring *r, void (*sync)(void *addr))
+{
+	const struct {
+		char *p;
+		size_t len;
+	} m[] = {
+		{r->sq.ring_ptr, r->sq.ring_sz},
+		{r->cq.ring_ptr, r->cq.ring_sz}, /* the same as the SQ ring's with SINGLE_MMAP */
+		{(char *)r->sq.sqes, r->sq.ring_entries * sizeof(struct io_uring_sqe)},
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		for (size_t off = 0; off < m[i].len; off += 4096)
+			sync(m[i].p + off);
+}
+#endif
+
 static int setup(struct uring *u, unsigned sq, unsigned cq)
 {
 	static const unsigned modes[] = {
@@ -128,6 +159,9 @@ static int setup(struct uring *u, unsigned sq, unsigned cq)
 		io_uring_queue_exit(&u->ring);
 		return -ENOTSUP;
 	}
+#ifdef CORIO_TSAN
+	tsan_ring_pages(&u->ring, __tsan_acquire);
+#endif
 	u->taskrun_flag = p.flags & IORING_SETUP_TASKRUN_FLAG;
 	u->defer = p.flags & IORING_SETUP_DEFER_TASKRUN;
 	return 0;
@@ -160,6 +194,16 @@ static bool getenv_is(const char *name, const char *value)
 	return v && !strcmp(v, value);
 }
 
+/* Set once: loops are created on several threads, and all read it. */
+static pthread_once_t valgrind_once = PTHREAD_ONCE_INIT;
+
+static void detect_valgrind(void)
+{
+#ifdef CORIO_VALGRIND
+	corio__valgrind = RUNNING_ON_VALGRIND;
+#endif
+}
+
 static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, const char **why)
 {
 	struct uring *u = calloc(1, sizeof(*u));
@@ -173,9 +217,7 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 	}
 	if (cq < 2 * sq)
 		cq = 2 * sq;
-#ifdef CORIO_VALGRIND
-	corio__valgrind = RUNNING_ON_VALGRIND;
-#endif
+	pthread_once(&valgrind_once, detect_valgrind);
 	ret = setup(u, sq, cq);
 	if (ret < 0) {
 		*why = explain(ret);
@@ -223,6 +265,9 @@ static void uring_fini(corio_loop *loop)
 	uring_flush(loop);
 	corio__bufs_fini(loop);
 	free(u->direct_lo);
+#ifdef CORIO_TSAN
+	tsan_ring_pages(&u->ring, __tsan_release);
+#endif
 	io_uring_queue_exit(&u->ring); /* also ends the pending wake read */
 	close(u->wake_fd);
 	free(u);
@@ -575,6 +620,7 @@ static void uring_wake(corio_loop *target, corio_loop *sender)
 			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 			sqe->user_data = TAG_RING_FAILED;
 			U(sender)->rings_queued = true;
+			sender->stats.wakes_msg_ring++;
 			return;
 		}
 	}

@@ -55,6 +55,9 @@ struct corio_fiber {
 #ifdef CORIO_ASAN
 	void *asan_fake;
 #endif
+#ifdef CORIO_TSAN
+	void *tsan_fiber; /* ThreadSanitizer's context for this fiber */
+#endif
 };
 
 void corio__ready(corio_loop *loop, corio_fiber *f);

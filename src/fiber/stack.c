@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,18 +46,21 @@
 #define SLAB_BYTES ((size_t)2 << 20)
 #define SLAB_MAX 64
 
-static int guard_mode; /* 0 unknown, 1 madvise, 2 mprotect; racy but idempotent */
+/* 0 unknown, 1 madvise, 2 mprotect. Loops on several threads may find out
+ * at once; they find the same answer, so relaxed is enough (an atomic
+ * only so that the race is defined). */
+static _Atomic int guard_mode;
 
 static int install_guard(void *p, size_t len)
 {
-	if (guard_mode != 2) {
+	if (atomic_load_explicit(&guard_mode, memory_order_relaxed) != 2) {
 		if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
-			guard_mode = 1;
+			atomic_store_explicit(&guard_mode, 1, memory_order_relaxed);
 			return 0;
 		}
 		if (errno != EINVAL)
 			return -errno;
-		guard_mode = 2;
+		atomic_store_explicit(&guard_mode, 2, memory_order_relaxed);
 	}
 	return mprotect(p, len, PROT_NONE) ? -errno : 0;
 }

@@ -7,8 +7,10 @@
  * back off until a connection closes or a timer passes (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM: the process or the system is short of something a closing
  * connection gives back), or give up (the listener itself is bad). With
- * max_conns, accepting pauses (the multishot is cancelled) at the limit and
- * resumes when a handler returns. On epoll it is an accept per connection.
+ * max_conns there is no multishot: one accept runs at a time (as on epoll),
+ * pausing at the limit until a handler returns, because a multishot cannot
+ * be bounded: the kernel accepts every connection waiting in the listen
+ * queue in one go, and cancelling it at the limit comes too late for those.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -241,19 +243,12 @@ static void on_accept(corio_loop *loop, int res, unsigned flags, void *user)
 {
 	struct server *s = user;
 
-	if (res >= 0) {
+	if (res >= 0)
 		start_handler(s, res);
-		if (s->o.max_conns && s->active >= s->o.max_conns && !s->acc_stopping &&
-		    (flags & IORING_CQE_F_MORE)) {
-			corio_async_cancel(loop, s->acc);
-			s->acc_stopping = true;
-		}
-	} else if (!(res == -ECANCELED && s->acc_stopping)) {
+	else if (!(res == -ECANCELED && s->acc_stopping))
 		s->acc_err = res;
-	}
 	if (!(flags & IORING_CQE_F_MORE)) {
 		s->acc = 0;
-		s->acc_stopping = false;
 		corio_event_set(&s->kick);
 		server_put(s); /* the op's reference, taken in arm_accept */
 	}
@@ -403,7 +398,7 @@ static int serve_armed(struct server *s)
 		if (s->direct)
 			err = arm_direct(s);
 		else
-			err = !s->acc && !full(s) ? arm_accept(s) : 0;
+			err = !s->acc ? arm_accept(s) : 0;
 		if (err)
 			return err;
 		if (s->direct && !s->narmed && !full(s))
@@ -479,7 +474,9 @@ int corio_serve_until(int listen_fd, corio_handler_fn handler, void *arg,
 	 * elsewhere, for the same handlers. */
 	s->direct = s->o.direct && (s->loop->caps & CORIO__CAP_DIRECT) &&
 		    !s->loop->be->direct->setup(s->loop);
-	if (s->loop->caps & CORIO__CAP_MULTISHOT)
+	/* Direct accepts are single and bounded by max_conns (arm_direct); a
+	 * multishot accept would take more than max_conns off the queue. */
+	if ((s->loop->caps & CORIO__CAP_MULTISHOT) && (s->direct || !s->o.max_conns))
 		err = serve_armed(s);
 	else
 		err = serve_plain(s);

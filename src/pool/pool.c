@@ -160,15 +160,20 @@ static void kick_noop(struct corio__remote *r)
 	(void)r;
 }
 
-static void pin(int cpu)
+/* Pin the calling thread to @cpu (< 0: leave it). 0 or -errno: EINVAL when
+ * the CPU is not one this process may run on (offline, outside its cpuset,
+ * beyond CPU_SETSIZE). */
+static int pin(int cpu)
 {
 	cpu_set_t set;
 
 	if (cpu < 0)
-		return;
+		return 0;
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 static int attach(corio_pool *pool, struct slot *s, corio_loop *loop)
@@ -235,9 +240,10 @@ static void *member_main(void *arg)
 	bool go;
 	int err;
 
-	pin(s->cpu);
 	o.mode = s->mode;
-	err = corio_loop_create(&loop, &o);
+	err = pin(s->cpu);
+	if (!err)
+		err = corio_loop_create(&loop, &o);
 	if (!err)
 		attach(pool, s, loop);
 	pthread_mutex_lock(&pool->lock);
