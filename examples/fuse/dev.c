@@ -124,7 +124,6 @@ static int dev_recv(struct fuse_chan *ch, struct fuse_slot *slot, struct fuse_re
 {
 	struct devslot *d = slot->priv;
 	char *buf = d->mem + PAGE - WRITE_HEAD;
-	const char *why;
 	ssize_t n;
 	int err;
 
@@ -140,9 +139,7 @@ static int dev_recv(struct fuse_chan *ch, struct fuse_slot *slot, struct fuse_re
 			return (int)n;
 		break;
 	}
-	err = fuse_parse(buf, (size_t)n, req, &why);
-	if (err == -EBADMSG)
-		fuse_log_bad(ch->s, req->h, why);
+	err = fuse_parse(buf, (size_t)n, req);
 	return err == -ENOSYS ? 0 : err;
 }
 

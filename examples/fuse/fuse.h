@@ -138,7 +138,8 @@ void fuse_handle(struct fuse_server *s, struct fuse_chan *ch, struct fuse_slot *
 /* Answer @unique with @error (0 or -errno) and @len bytes of slot->out. */
 void fuse_reply(struct fuse_server *s, struct fuse_chan *ch, struct fuse_slot *slot,
 		uint64_t unique, int error, size_t len);
-/* Log a request the server cannot parse or serve, rate-limited. */
+/* Count and log (the first few, then one in a thousand) a request the
+ * server cannot parse or serve. */
 void fuse_log_bad(struct fuse_server *s, const struct fuse_in_header *h, const char *why);
 
 /* Close every handle still open (stop). */

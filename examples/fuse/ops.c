@@ -72,7 +72,6 @@ static void answer(struct ctx *c, int err, size_t len)
  * kernel never sends one, so it is malformed. */
 static void bad(struct ctx *c, const char *why)
 {
-	atomic_fetch_add_explicit(&c->s->bad_requests, 1, memory_order_relaxed);
 	fuse_log_bad(c->s, c->h, why);
 	answer(c, -EIO, 0);
 }

@@ -82,7 +82,7 @@ static size_t name_len(const char *p, size_t len)
 	return (size_t)(nul - p) + 1;
 }
 
-int fuse_parse(const void *buf, size_t len, struct fuse_req *req, const char **why)
+int fuse_parse(const void *buf, size_t len, struct fuse_req *req)
 {
 	const struct fuse_in_header *h = buf;
 	const struct opdef *d;
@@ -90,12 +90,12 @@ int fuse_parse(const void *buf, size_t len, struct fuse_req *req, const char **w
 
 	memset(req, 0, sizeof(*req));
 	if (len < sizeof(*h)) {
-		*why = "shorter than a request header";
+		req->why = "shorter than a request header";
 		return -EBADMSG;
 	}
 	req->h = h;
 	if (h->len != len) {
-		*why = "length field does not match the bytes received";
+		req->why = "length field does not match the bytes received";
 		return -EBADMSG;
 	}
 	if (h->opcode >= sizeof(ops) / sizeof(ops[0]) || !ops[h->opcode].known)
@@ -104,13 +104,13 @@ int fuse_parse(const void *buf, size_t len, struct fuse_req *req, const char **w
 	body = len - sizeof(*h);
 	ext = (size_t)h->total_extlen * 8;
 	if (ext > body || body - ext < d->argsize) {
-		*why = "argument cut short";
+		req->why = "argument cut short";
 		return -EBADMSG;
 	}
 	body -= ext;
 	if (h->opcode != FUSE_INIT && h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET &&
 	    h->nodeid == 0) {
-		*why = "no inode";
+		req->why = "no inode";
 		return -EBADMSG;
 	}
 	req->arg = d->argsize ? (const char *)(h + 1) : NULL;
@@ -136,20 +136,20 @@ int fuse_parse(const void *buf, size_t len, struct fuse_req *req, const char **w
 		break;
 	case T_WRITE:
 		if (((const struct fuse_write_in *)req->arg)->size > req->datalen) {
-			*why = "write shorter than its size field";
+			req->why = "write shorter than its size field";
 			return -EBADMSG;
 		}
 		break;
 	case T_FORGETS:
 		if (((const struct fuse_batch_forget_in *)req->arg)->count >
 		    req->datalen / sizeof(struct fuse_forget_one)) {
-			*why = "batch forget shorter than its count";
+			req->why = "batch forget shorter than its count";
 			return -EBADMSG;
 		}
 		break;
 	}
 	return 0;
 bad_name:
-	*why = "name missing, not terminated, or not a single path component";
+	req->why = "name missing, not terminated, or not a single path component";
 	return -EBADMSG;
 }

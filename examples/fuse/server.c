@@ -50,6 +50,7 @@
 #define DEFAULT_TIMEOUT CORIO_SEC
 #define MAX_WRITE (1u << 20) /* as libfuse: 256 pages */
 #define STOP_GRACE 5	     /* seconds */
+#define LOG_FIRST 20	     /* bad requests logged before thinning out */
 
 struct worker;
 
@@ -67,6 +68,7 @@ struct worker {
 	struct floop *fl;
 	corio_fiber *self;
 	struct worker *prev, *next;
+	bool cancelled; /* by stop_loop, while in the waiting list */
 	struct fuse_slot slot;
 };
 
@@ -121,27 +123,20 @@ void fuse_server_stats(const struct fuse_server *s, struct fuse_server_stats *st
 
 void fuse_log_bad(struct fuse_server *s, const struct fuse_in_header *h, const char *why)
 {
-	static _Atomic int64_t last;
-	static atomic_uint suppressed;
-	int64_t now = corio_now(), t = atomic_load(&last);
-	unsigned n;
+	uint64_t n = atomic_fetch_add(&s->bad_requests, 1) + 1;
 
-	(void)s;
-	/* At most one line a second: a confused kernel or a hostile
-	 * transport must not flood the log. */
-	if (now - t < CORIO_SEC || !atomic_compare_exchange_strong(&last, &t, now)) {
-		atomic_fetch_add(&suppressed, 1);
+	/* The first few, then one in a thousand: a confused kernel or a
+	 * hostile transport must not flood the log. */
+	if (n > LOG_FIRST && n % 1000)
 		return;
-	}
-	n = atomic_exchange(&suppressed, 0);
 	if (h)
 		fprintf(stderr,
 			"fuse: bad request (opcode %u, unique %llu, %u bytes): %s; answered EIO",
 			h->opcode, (unsigned long long)h->unique, h->len, why);
 	else
 		fprintf(stderr, "fuse: bad request: %s; dropped", why);
-	if (n)
-		fprintf(stderr, " (%u more not shown)", n);
+	if (n > LOG_FIRST)
+		fprintf(stderr, " (%llu bad requests so far)", (unsigned long long)n);
 	fputc('\n', stderr);
 }
 
@@ -243,9 +238,16 @@ static void *worker_main(void *arg)
 				strerror(-err));
 			break;
 		}
+		/* Stopping cancelled us, but the request had arrived: answer
+		 * it. The cancellation is still pending for our next call;
+		 * spend it on a nop, not on the request's own operations. */
+		if (w->cancelled) {
+			corio_nop();
+			w->cancelled = false;
+		}
 		atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
 		if (err == -EBADMSG) {
-			atomic_fetch_add_explicit(&s->bad_requests, 1, memory_order_relaxed);
+			fuse_log_bad(s, req.h, req.why);
 			if (req.h)
 				fuse_reply(s, fl->ch, &w->slot, req.h->unique, -EIO, 0);
 			continue;
@@ -288,8 +290,10 @@ static void stop_loop(void *arg)
 	struct floop *fl = arg;
 
 	fl->stopping = true;
-	for (struct worker *w = fl->waiting; w; w = w->next)
+	for (struct worker *w = fl->waiting; w; w = w->next) {
+		w->cancelled = true;
 		corio_cancel(w->self);
+	}
 }
 
 /* ------------------------------------------------------------------ mount */
@@ -317,7 +321,7 @@ static int check_mountpoint(const char *mnt, char *why, size_t len)
 
 		if (e == ENOENT)
 			return say(why, len, -e, "mount point %s does not exist", mnt);
-		if (e == ENOTCONN)
+		if (e == ENOTCONN || e == ECONNABORTED)
 			return say(why, len, -e,
 				   "mount point %s is a FUSE mount whose server is gone "
 				   "(unmount it: umount -l %s)",

@@ -40,6 +40,7 @@ struct fuse_req {
 	const void *arg;
 	const char *data;
 	size_t datalen;
+	const char *why; /* set by fuse_parse for a malformed request */
 };
 
 struct fuse_slot {
@@ -56,8 +57,9 @@ struct fuse_transport {
 	void (*slot_free)(struct fuse_chan *ch, struct fuse_slot *slot);
 	/*
 	 * 0: *req holds a request. -EBADMSG: a request arrived that could not
-	 * be parsed; if it had a readable header, req->h is set (it will be
-	 * answered EIO), else req->h is NULL (nothing to answer). -ENODEV: the
+	 * be parsed (req->why says why); if it had a readable header, req->h
+	 * is set (the server answers EIO), else req->h is NULL (nothing to
+	 * answer). The server logs it. -ENODEV: the
 	 * connection is over (unmounted or aborted). -ECANCELED: the worker
 	 * was cancelled. Other -errno: the transport failed.
 	 */
@@ -73,10 +75,10 @@ extern const struct fuse_transport fuse_dev_transport;
  * Check one request of @len bytes at @buf and split it into *req (views
  * into @buf). Returns 0; -ENOSYS for an opcode the server does not know
  * (req->h is set: it is answered ENOSYS); -EBADMSG for a malformed request,
- * with *why saying what is wrong and req->h set if the header itself was
- * readable (it is answered EIO), NULL if not.
+ * with req->why saying what is wrong and req->h set if the header itself
+ * was readable (it is answered EIO), NULL if not.
  */
-int fuse_parse(const void *buf, size_t len, struct fuse_req *req, const char **why);
+int fuse_parse(const void *buf, size_t len, struct fuse_req *req);
 
 /* What a transport needs from the server. */
 int fuse_server_devfd(const struct fuse_server *s);	 /* the mounted /dev/fuse, or -1 */
