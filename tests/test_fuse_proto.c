@@ -178,8 +178,10 @@ static uint64_t k_send(struct kern *k, uint32_t opcode, uint64_t nodeid, const v
 	h.len = (uint32_t)(sizeof(h) + arglen + datalen);
 	assert_true(h.len <= sizeof(buf));
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), arg, arglen);
-	memcpy(buf + sizeof(h) + arglen, data, datalen);
+	if (arglen)
+		memcpy(buf + sizeof(h), arg, arglen);
+	if (datalen)
+		memcpy(buf + sizeof(h) + arglen, data, datalen);
 	k_send_raw(k, buf, h.len);
 	return h.unique;
 }
