@@ -9,6 +9,10 @@
 # and sleeps in poll(2) instead of io_uring_enter (see
 # src/backend/uring_valgrind.c); a few test cases valgrind cannot express
 # skip themselves (t_under_valgrind). Logs: BUILD_DIR/valgrind/.
+#
+# CORIO_FUSE_ENTRIES scales the big directory of tests/test_fuse.c (10,000
+# entries elsewhere): there its server runs under valgrind too, and every
+# entry costs several requests.
 set -uo pipefail
 
 build=${1:?usage: scripts/valgrind.sh BUILD_DIR [test_NAME ...]}
@@ -27,7 +31,7 @@ fi
 
 one() {
   local t=$1 be=$2 rc
-  CORIO_BACKEND=$be CORIO_TEST_BINDIR=$build timeout -s KILL 900 \
+  CORIO_BACKEND=$be CORIO_TEST_BINDIR=$build CORIO_FUSE_ENTRIES=2000 timeout -s KILL 900 \
     valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --log-file="$logs/$t.$be.log" "./$t" >"$logs/$t.$be.out" 2>&1
   rc=$?
