@@ -97,6 +97,7 @@ ratios() {
 	shift 2
 	awk -v ref="$ref" -v cols="$*" '
 	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	NF < 3 || $1 == "goal" { next }	# blank lines, goal lines after a table
 	{
 		for (i = 1; i <= NF; i++) v[$1, $2, i] = $i
 		if (!($2 in seen)) { seen[$2] = 1; sc[++ns] = $2 }
