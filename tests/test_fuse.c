@@ -694,6 +694,18 @@ static void start_program(struct proc *p, const char *src, const char *mnt)
 	assert_true(is_mounted(mnt));
 }
 
+/* The program on fresh directories, with a file written through it. */
+static void program_with_file(struct proc *pr, char *src, char *mnt)
+{
+	char p[PATH_MAX];
+
+	mkpath(src, PATH_MAX, "src");
+	mkpath(mnt, PATH_MAX, "mnt");
+	start_program(pr, src, mnt);
+	path_of(p, mnt, "f");
+	write_file(p, "hello", 5);
+}
+
 /* SIGTERM: unmounted, exit 0. An unmount from outside stops it too. */
 static void program_stops(void **state)
 {
@@ -701,11 +713,7 @@ static void program_stops(void **state)
 	struct proc pr;
 
 	(void)state;
-	mkpath(src, sizeof(src), "src");
-	mkpath(mnt, sizeof(mnt), "mnt");
-	start_program(&pr, src, mnt);
-	path_of(p, mnt, "f");
-	write_file(p, "hello", 5);
+	program_with_file(&pr, src, mnt);
 	kill(pr.pid, SIGTERM);
 	assert_int_equal(reap(&pr, err, sizeof(err)), 0);
 	assert_false(is_mounted(mnt));
@@ -724,17 +732,13 @@ static void program_stops(void **state)
  * a clear message, and it can be unmounted. */
 static void program_killed(void **state)
 {
-	char src[PATH_MAX], mnt[PATH_MAX], p[PATH_MAX], err[4096];
+	char src[PATH_MAX], mnt[PATH_MAX], err[4096];
 	const char *argv[] = {bin, NULL, NULL, NULL};
 	struct proc pr;
 	struct stat st;
 
 	(void)state;
-	mkpath(src, sizeof(src), "src");
-	mkpath(mnt, sizeof(mnt), "mnt");
-	start_program(&pr, src, mnt);
-	path_of(p, mnt, "f");
-	write_file(p, "hello", 5);
+	program_with_file(&pr, src, mnt);
 	kill(pr.pid, SIGKILL);
 	assert_int_equal(reap(&pr, err, sizeof(err)), 128 + SIGKILL);
 	/* The first access may still see the abort itself (ECONNABORTED, on
