@@ -14,6 +14,10 @@
 # .uring program that skips fails (CORIO_TEST_NO_SKIP); so does a run that
 # finds no test program, or one whose output logs an epoll re-check rescue.
 # Logs: BUILD_DIR/valgrind/.
+#
+# CORIO_FUSE_ENTRIES scales the big directory of tests/test_fuse.c (10,000
+# entries elsewhere): there its server runs under valgrind too, and every
+# entry costs several requests.
 set -uo pipefail
 
 build=${1:?usage: scripts/valgrind.sh BUILD_DIR [test_NAME ...]}
@@ -38,7 +42,8 @@ export CORIO_TEST_NO_SKIP
 
 one() {
   local t=$1 be=$2 rc
-  CORIO_BACKEND=$be CORIO_EPOLL_VERIFY_MS=0 CORIO_TEST_BINDIR=$build timeout -s KILL 900 \
+  CORIO_BACKEND=$be CORIO_EPOLL_VERIFY_MS=0 CORIO_TEST_BINDIR=$build CORIO_FUSE_ENTRIES=2000 \
+    timeout -s KILL 900 \
     valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
     --log-file="$logs/$t.$be.log" "./$t" >"$logs/$t.$be.out" 2>&1
   rc=$?
