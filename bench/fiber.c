@@ -17,7 +17,8 @@
 #include <sys/mman.h>
 
 #include "bench.h"
-#include "internal.h"
+#include "corio.h"
+#include "fiber/ctx.h"
 
 /* ---------------------------------------------------------------- switch */
 
@@ -66,7 +67,7 @@ static void run_yield(corio_loop *loop, long n)
 {
 	yields = n;
 	for (int i = 0; i < 2; i++)
-		if (corio_spawn(loop, NULL, yielder, NULL, &(struct corio_fiber_opts){.detached = true}))
+		if (corio_spawn(NULL, loop, yielder, NULL, &(struct corio_fiber_opts){.detached = true}))
 			exit(1);
 	if (corio_loop_run(loop))
 		exit(1);
@@ -96,7 +97,7 @@ static void *spawner(void *arg)
 	for (long i = 0; i < n; i++) {
 		corio_fiber *f;
 
-		if (corio_spawn(NULL, &f, child, NULL, NULL) || corio_join(f, NULL))
+		if (corio_spawn(&f, NULL, child, NULL, NULL) || corio_join(f, NULL))
 			exit(1);
 	}
 	return NULL;
@@ -104,7 +105,7 @@ static void *spawner(void *arg)
 
 static void run_spawn(corio_loop *loop, long n)
 {
-	if (corio_spawn(loop, NULL, spawner, &n, &(struct corio_fiber_opts){.detached = true}))
+	if (corio_spawn(NULL, loop, spawner, &n, &(struct corio_fiber_opts){.detached = true}))
 		exit(1);
 	if (corio_loop_run(loop))
 		exit(1);

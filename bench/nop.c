@@ -68,7 +68,7 @@ static void run_fibers(corio_loop *loop, uint64_t total, unsigned depth)
 
 	per_fiber = total / depth;
 	for (unsigned i = 0; i < depth; i++)
-		if (corio_spawn(loop, NULL, nopper, NULL, &o))
+		if (corio_spawn(NULL, loop, nopper, NULL, &o))
 			exit(1);
 	if (corio_loop_run(loop))
 		exit(1);

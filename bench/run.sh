@@ -7,7 +7,7 @@
 #   BENCH_REPS=5          runs of every program; the table shows the median
 #   BENCH_CPU=0           CPU for single-threaded programs (taskset)
 #   BENCH_SECTIONS="..."  sections to run (default: all, in order):
-#                         micro xcore echo direct http kv kv2
+#                         micro xcore echo direct http kv kv2 fuse
 #   Network sections take RUNS, DURATION... from bench/net/*.sh (see there).
 #
 # How it works. Each program under BUILD_DIR/bench measures one figure once
@@ -30,7 +30,7 @@ BUILD=${1:?usage: bench/run.sh BUILD_DIR}
 BIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 CPU=${BENCH_CPU:-0}
-ALL_SECTIONS="micro xcore echo direct http kv kv2"
+ALL_SECTIONS="micro xcore echo direct http kv kv2 fuse"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 
 [ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
@@ -97,6 +97,7 @@ ratios() {
 	shift 2
 	awk -v ref="$ref" -v cols="$*" '
 	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	NF < 3 || $1 == "goal" { next }	# blank lines, goal lines after a table
 	{
 		for (i = 1; i <= NF; i++) v[$1, $2, i] = $i
 		if (!($2 in seen)) { seen[$2] = 1; sc[++ns] = $2 }
@@ -231,6 +232,17 @@ section_kv2() {
 		"key-value on 2 cores, load generator sharing them (bench/net/kv_redis.sh)" corio \
 		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
 		corio='{build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 2'
+}
+
+# FUSE passthrough servers: corio's over /dev/fuse against bindfs (and
+# libfuse's passthrough_hp with PASSTHROUGH_HP=/path/to/it), the source
+# directory as the limit (bench/fuse.sh; needs root). It takes the bench
+# lock itself: it mounts, and runs for minutes.
+section_fuse() {
+	[ "$(id -u)" -eq 0 ] || { progress "fuse: needs root, skipped"; return 0; }
+	[ -x "$BUILD/examples/fuse_server" ] || { progress "fuse: no fuse_server built, skipped"; return 0; }
+	net_section "FUSE passthrough: corio vs bindfs, passthrough_hp (bench/fuse.sh)" corio \
+		"ops/s ops_per_cpu_sec" flock /tmp/corio-bench.lock bench/fuse.sh "$BUILD"
 }
 
 for s in $SECTIONS; do

@@ -58,7 +58,7 @@ static void *sender(void *arg)
 	memset(buf, 'x', r->size);
 	while (!r->port)
 		corio_yield();
-	fd = corio_dial_tcp("127.0.0.1", r->port, 0);
+	fd = corio_dial_tcp("127.0.0.1", r->port);
 	if (fd < 0 || corio_conn_open(&c, fd, &o)) {
 		r->err = -1;
 		return NULL;
@@ -87,8 +87,8 @@ int main(int argc, char **argv)
 	r.total -= r.total % r.size;
 	if (corio_loop_create(&loop, NULL))
 		return 1;
-	corio_spawn(loop, NULL, receiver, &r, &(struct corio_fiber_opts){.detached = true});
-	corio_spawn(loop, NULL, sender, &r, &(struct corio_fiber_opts){.detached = true});
+	corio_spawn(NULL, loop, receiver, &r, &(struct corio_fiber_opts){.detached = true});
+	corio_spawn(NULL, loop, sender, &r, &(struct corio_fiber_opts){.detached = true});
 	corio_loop_run(loop);
 	corio_loop_destroy(loop);
 	if (r.err)

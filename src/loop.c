@@ -12,102 +12,21 @@
  *
  * The loop waits only when nothing is ready, and only in INTERRUPT mode (or
  * HYBRID after spinning spin_ns). Before it sleeps it says so in its inbox's
- * sleeping word, so that senders know to wake it (pool/pool.c has the
+ * sleeping word, so that senders know to wake it (pool/inbox.c has the
  * protocol). It never waits for nothing: if nothing is in flight, no timer is
  * armed, no other thread can reach it, and fibers are still parked, they wait
  * on each other and corio_loop_run returns -EDEADLK instead of hanging.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <stdatomic.h>
 
-#include "internal.h"
-
-__thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
-
-int64_t corio_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * CORIO_SEC + ts.tv_nsec;
-}
-
-const char *corio_version(void)
-{
-	return "corio 0.1.0";
-}
-
-void corio__log(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	fprintf(stderr, "corio: %s\n", buf);
-}
-
-/* Which backend: the option, else $CORIO_BACKEND, else auto. */
-static int pick(const struct corio_loop_opts *opts, enum corio_backend *out)
-{
-	const char *env;
-
-	*out = opts ? opts->backend : CORIO_BACKEND_AUTO;
-	if (*out != CORIO_BACKEND_AUTO)
-		return 0;
-	env = getenv("CORIO_BACKEND");
-	if (!env || !*env || !strcmp(env, "auto"))
-		return 0;
-	if (!strcmp(env, "uring") || !strcmp(env, "io_uring")) {
-		*out = CORIO_BACKEND_URING;
-		return 0;
-	}
-	if (!strcmp(env, "epoll")) {
-		*out = CORIO_BACKEND_EPOLL;
-		return 0;
-	}
-	corio__log("CORIO_BACKEND=%s is not a backend (use uring, epoll or auto)", env);
-	return -EINVAL;
-}
-
-static int init_backend(corio_loop *loop, const struct corio_loop_opts *opts)
-{
-	enum corio_backend which;
-	const char *why = "";
-	int err = pick(opts, &which);
-
-	if (err)
-		return err;
-	if (which != CORIO_BACKEND_EPOLL) {
-		err = corio__backend_uring.init(loop, opts, &why);
-		if (err == 0) {
-			loop->be = &corio__backend_uring;
-			return 0;
-		}
-		if (which == CORIO_BACKEND_URING) {
-			corio__log("cannot use io_uring: %s", why);
-			return err;
-		}
-		corio__log("io_uring unavailable (%s); using epoll", why);
-	}
-	err = corio__backend_epoll.init(loop, opts, &why);
-	if (err) {
-		corio__log("cannot use epoll: %s", why);
-		return err;
-	}
-	loop->be = &corio__backend_epoll;
-	return 0;
-}
+#include "backend/backend.h"
+#include "fiber/fiber.h"
+#include "loop.h"
+#include "op.h"
+#include "pool/inbox.h"
 
 int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 {
@@ -142,7 +61,7 @@ int corio_loop_create(corio_loop **out, const struct corio_loop_opts *opts)
 	err = corio__overflow_handler_install(loop);
 	if (err)
 		goto fail_handler;
-	err = init_backend(loop, opts);
+	err = corio__backend_init(loop, opts);
 	if (err)
 		goto fail_backend;
 	corio__tls_loop = loop;
@@ -195,25 +114,20 @@ static int64_t wait_time(corio_loop *loop, bool wait, int64_t *now)
 
 int corio__turn(corio_loop *loop, bool wait)
 {
-	struct corio__inbox *ib = loop->inbox;
 	int64_t now = 0, timeout = wait_time(loop, wait, &now);
 	unsigned events;
 	int err;
 
 	loop->stats.turns++;
 	loop->in_turn = true;
-	if (timeout != 0) {
-		/* About to sleep: publish it, then look once more (rule 5). */
-		atomic_store_explicit(&ib->state, CORIO__SLEEPING, memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
-		if (corio__inbox_pending(loop))
-			timeout = 0;
-		else
-			loop->stats.sleeps++;
-	}
+	/* May sleep: tell senders first (rule 5, pool/inbox.c). */
+	if (timeout != 0 && !corio__inbox_sleep(loop))
+		timeout = 0;
+	if (timeout != 0)
+		loop->stats.sleeps++;
 	err = loop->be->poll(loop, timeout);
 	if (timeout != 0)
-		atomic_store_explicit(&ib->state, CORIO__AWAKE, memory_order_relaxed);
+		corio__inbox_awake(loop);
 	if (err < 0) {
 		loop->in_turn = false;
 		return err;
@@ -366,7 +280,7 @@ int corio_main(void *(*fn)(void *arg), void *arg)
 	err = corio_loop_create(&loop, NULL);
 	if (err)
 		return err;
-	err = corio_spawn(loop, &f, fn, arg, NULL);
+	err = corio_spawn(&f, loop, fn, arg, NULL);
 	if (err) {
 		corio_loop_destroy(loop);
 		return err;

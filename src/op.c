@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "op.h"
 
 #define CHUNK 256u
 
@@ -61,8 +61,7 @@ static void fiber_op_complete(corio_loop *loop, struct corio__op *op, int res, u
 		if (!op->multishot) {
 			op->multishot = true;
 			op->res = res;
-			if (op->sqe.opcode != IORING_OP_SEND_ZC &&
-			    op->sqe.opcode != IORING_OP_SENDMSG_ZC)
+			if (!corio__opdef(op->sqe.opcode)->notif)
 				corio__op_cancel(loop, op, -ECANCELED);
 		}
 		return;

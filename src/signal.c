@@ -1,6 +1,6 @@
 /*
- * Signals (corio/signal.h): waiting for them from a fiber, the mask of the
- * threads corio starts, and SIGPIPE.
+ * Signals (corio/signal.h): waiting for them from a fiber. (The mask of the
+ * threads corio starts, and SIGPIPE: base.c.)
  *
  * A wait opens a signalfd for its set, reads it without blocking, and if
  * nothing is pending polls it through the loop (IORING_OP_POLL_ADD, or the
@@ -19,57 +19,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-/* ------------------------------------------------------------- SIGPIPE */
-
-static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
-
-static void on_sigpipe(int sig)
-{
-	(void)sig; /* the write that raised it fails with EPIPE */
-}
-
-static void sigpipe_setup(void)
-{
-	struct sigaction old, sa;
-
-	if (sigaction(SIGPIPE, NULL, &old) || (old.sa_flags & SA_SIGINFO) ||
-	    old.sa_handler != SIG_DFL)
-		return; /* the program chose */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigpipe;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
-void corio__sigpipe_setup(void)
-{
-	pthread_once(&sigpipe_once, sigpipe_setup);
-}
-
-/* ------------------------------------------- threads corio starts */
-
-int corio__block_signals(sigset_t *old)
-{
-	static const int raised_by_thread[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-					       SIGTRAP, SIGSYS, SIGPIPE, SIGPROF};
-	sigset_t set;
-
-	sigfillset(&set);
-	/* A fault blocked is not deferred: the kernel resets the handler and
-	 * kills (so no overflow report); the others are the thread's own. */
-	for (size_t i = 0; i < sizeof(raised_by_thread) / sizeof(raised_by_thread[0]); i++)
-		sigdelset(&set, raised_by_thread[i]);
-	return -pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
-/* ----------------------------------------------------------- waiting */
+#include "fiber/fiber.h"
 
 /* 0 if the calling thread blocks every signal of @set and it has one. */
 static int check_set(const sigset_t *set)

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fiber/fiber.h"
+#include "sync.h"
 
 /* Park the running fiber on @q. Returns the wake result. */
 static int wait_on(struct corio_list *q, void *obj, int64_t deadline)
@@ -48,7 +49,7 @@ void corio_mutex_init(corio_mutex *m)
 	corio__list_init(&m->waiters);
 }
 
-int corio_mutex_trylock(corio_mutex *m)
+int corio_mutex_try_lock(corio_mutex *m)
 {
 	corio_fiber *f = corio__self();
 

@@ -14,7 +14,7 @@
  * Ordering is by (deadline, seq): timers with equal deadlines fire in the
  * order they were armed.
  */
-#include "internal.h"
+#include "timer.h"
 
 static bool before(const struct corio__timer *a, const struct corio__timer *b)
 {

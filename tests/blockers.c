@@ -320,6 +320,28 @@ static int b_send_full(int64_t dl)
 			: corio_send(fx.full_sp[0], buf, sizeof(buf), 0));
 }
 
+static int b_send_all_full(int64_t dl)
+{
+	char buf[4096] = {0};
+
+	return (int)(dl ? corio_send_all_until(fx.full_sp[0], buf, sizeof(buf), dl)
+			: corio_send_all(fx.full_sp[0], buf, sizeof(buf)));
+}
+
+static void serve_handler(int fd, void *arg)
+{
+	(void)arg;
+	corio_close(fd); /* nobody connects: never runs */
+}
+
+/* The accept loop on a listener nobody connects to: a wait, not one I/O
+ * call (on io_uring it waits on an event while its accept is armed). */
+static int b_serve(int64_t dl)
+{
+	return dl ? corio_serve_until(fx.lfd, serve_handler, NULL, NULL, dl)
+		  : corio_serve(fx.lfd, serve_handler, NULL, NULL);
+}
+
 static void check_none(int res)
 {
 	(void)res;
@@ -345,7 +367,7 @@ static void check_mutex(int res)
 {
 	/* Not handed over: still the controller's. */
 	if (res < 0)
-		assert_int_equal(corio_mutex_trylock(&fx.mu), -EBUSY);
+		assert_int_equal(corio_mutex_try_lock(&fx.mu), -EBUSY);
 }
 
 static int b_cond(int64_t dl)
@@ -546,6 +568,7 @@ const struct blocker blockers[] = {
 	{"accept", true, b_accept, check_accept, sat_accept, restore_accept},
 	{"write_full_pipe", true, b_write_full, check_none, sat_write_full, nothing},
 	{"send_full_socket", true, b_send_full, check_none, NULL, NULL},
+	{"send_all_full_socket", true, b_send_all_full, check_none, NULL, NULL},
 	{"sleep", false, b_sleep, check_none, NULL, NULL},
 	{"mutex", false, b_mutex, check_mutex, sat_mutex, restore_mutex},
 	{"cond", false, b_cond, check_none, sat_cond, nothing},
@@ -556,6 +579,7 @@ const struct blocker blockers[] = {
 	{"chan_recv", false, b_chan_recv, check_chan, sat_chan_recv, nothing},
 	{"waitgroup", false, b_waitgroup, check_none, sat_waitgroup, restore_waitgroup},
 	{"join", false, b_join, check_join, sat_join, restore_join},
+	{"serve", false, b_serve, check_none, NULL, NULL},
 };
 
 const size_t nblockers = sizeof(blockers) / sizeof(blockers[0]);

@@ -1,7 +1,7 @@
 /*
  * Ways for a fiber to block, shared by test_deadline.c and test_cancel.c:
  * one per kind of wait (I/O of several kinds, sleep, mutex, condition,
- * event, channel send and receive, wait group, join). Each blocker takes a
+ * event, channel send and receive, wait group, join, an accept loop). Each blocker takes a
  * deadline (0: none), blocks on the fixture and returns the call's result;
  * each check verifies, after the blocker returned, that nothing was
  * consumed behind its back (the data written afterwards is all there, the

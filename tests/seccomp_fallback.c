@@ -106,7 +106,7 @@ static void auto_falls_back(void **state)
 	assert_non_null(strstr(log, "corio: io_uring unavailable"));
 	assert_non_null(strstr(log, "seccomp"));
 	assert_non_null(strstr(log, "using epoll"));
-	assert_int_equal(corio_spawn(loop, &f, work, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, work, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, NULL), 0);
 	corio_loop_destroy(loop);

@@ -466,7 +466,7 @@ static void mixed_with_fibers(void **state)
 	t_pipe(p);
 	memset(&mixed_done, 0, sizeof(mixed_done));
 	START(corio_async_read(loop, p[0], &c, 1, -1, on_done, &mixed_done));
-	assert_int_equal(corio_spawn(loop, &f, mixed_fiber, p, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, mixed_fiber, p, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(mixed_done.calls, 1);
 	assert_int_equal(mixed_done.res, 1);

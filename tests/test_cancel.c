@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "blockers.h"
-#include "internal.h"
+#include "core.h"
 
 struct run {
 	const struct blocker *b;

@@ -86,7 +86,7 @@ static void close_during_loop_destroy(void **state)
 	corio_event_init(&e);
 	t_socketpair(sv);
 	closing_fd = sv[0];
-	assert_int_equal(corio_spawn(loop, NULL, wait_then_close, &e,
+	assert_int_equal(corio_spawn(NULL, loop, wait_then_close, &e,
 				     &(struct corio_fiber_opts){.detached = true}), 0);
 	assert_int_equal(corio_loop_run_once(loop, false), 1);
 	corio_loop_destroy(loop);

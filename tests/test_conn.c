@@ -85,7 +85,7 @@ static void server_start(struct server *s)
 	assert_true(s->lfd >= 0);
 	s->port = corio_local_port(s->lfd);
 	assert_true(s->port > 0);
-	assert_int_equal(corio_spawn(NULL, &s->f, serve_fiber, s, NULL), 0);
+	assert_int_equal(corio_spawn(&s->f, NULL, serve_fiber, s, NULL), 0);
 }
 
 static void server_stop(struct server *s)
@@ -110,7 +110,7 @@ static void *client_fiber(void *a)
 	struct client *cl = a;
 	char *out = malloc(cl->len), *in = malloc(cl->len);
 	size_t sent = 0, got = 0;
-	int fd = corio_dial_tcp("127.0.0.1", cl->port, 0);
+	int fd = corio_dial_tcp("127.0.0.1", cl->port);
 
 	assert_non_null(out);
 	assert_non_null(in);
@@ -123,7 +123,7 @@ static void *client_fiber(void *a)
 	while (got < cl->len) {
 		if (sent < cl->len) {
 			size_t k = cl->len - sent < cl->chunk ? cl->len - sent : cl->chunk;
-			ssize_t n = corio_send_all(fd, out + sent, k, 0);
+			ssize_t n = corio_send_all(fd, out + sent, k);
 
 			if (n < 0) {
 				cl->err = (int)n;
@@ -193,7 +193,7 @@ static void run_many(struct many *m)
 	corio_loop *loop = t_loop_opts(&m->lo);
 	corio_fiber *f;
 
-	assert_int_equal(corio_spawn(loop, &f, many_main, m, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, many_main, m, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, NULL), 0);
 	corio_loop_destroy(loop);
@@ -305,11 +305,11 @@ static void *line_writer(void *a)
 
 		memset(buf + k, 'x', (size_t)len);
 		buf[k + len] = '\n';
-		assert_int_equal(corio_send_all(t->sv[1], buf, (size_t)(k + len + 1), 0), k + len + 1);
+		assert_int_equal(corio_send_all(t->sv[1], buf, (size_t)(k + len + 1)), k + len + 1);
 	}
 	/* One line longer than max_buffered, then the end. */
 	memset(buf, 'y', sizeof(buf));
-	assert_int_equal(corio_send_all(t->sv[1], buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_int_equal(corio_send_all(t->sv[1], buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	corio_shutdown(t->sv[1], SHUT_WR);
 	return NULL;
 }
@@ -319,8 +319,8 @@ static void *lines_main(void *a)
 	struct lines *t = a;
 	corio_fiber *r, *w;
 
-	assert_int_equal(corio_spawn(NULL, &r, line_reader, t, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &w, line_writer, t, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, line_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(&w, NULL, line_writer, t, NULL), 0);
 	corio_join(w, NULL);
 	corio_join(r, NULL);
 	close(t->sv[1]);
@@ -346,7 +346,7 @@ static void messages_span_buffers(void **state)
 	t.sv[0] = accept(lfd, NULL, NULL);
 	assert_true(t.sv[0] >= 0);
 	close(lfd);
-	assert_int_equal(corio_spawn(loop, &f, lines_main, &t, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, lines_main, &t, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_join(f, NULL);
 	corio_loop_destroy(loop);
@@ -417,7 +417,7 @@ static void *sized_writer(void *a)
 	struct sized *t = a;
 	size_t rest = t->total - t->queued;
 
-	assert_int_equal(corio_send_all(t->sv[1], t->stream + t->queued, rest, 0), (ssize_t)rest);
+	assert_int_equal(corio_send_all(t->sv[1], t->stream + t->queued, rest), (ssize_t)rest);
 	corio_shutdown(t->sv[1], SHUT_WR);
 	return NULL;
 }
@@ -583,7 +583,7 @@ static void *gather_main(void *a)
 	assert_int_equal(corio_conn_buffered(c), 0);
 	/* Nothing sent yet: a deadline ends the wait, the conn stays usable. */
 	t->timed_out = corio_conn_peek_until(c, &p, corio_now() + CORIO_MSEC) == -ETIMEDOUT;
-	assert_int_equal(corio_send_all(t->sv[1], out, sizeof(out), 0), (ssize_t)sizeof(out));
+	assert_int_equal(corio_send_all(t->sv[1], out, sizeof(out)), (ssize_t)sizeof(out));
 	corio_shutdown(t->sv[1], SHUT_WR);
 	while (t->got < sizeof(out)) {
 		cnt = 64;
@@ -616,7 +616,7 @@ static void peekv_gathers_buffers(void **state)
 
 	(void)state;
 	t_tcp_pair(&t.sv[1], &t.sv[0]);
-	assert_int_equal(corio_spawn(loop, &f, gather_main, &t, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, gather_main, &t, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_join(f, NULL);
 	corio_loop_destroy(loop);
@@ -657,9 +657,9 @@ static void *zero_writer(void *a)
 {
 	struct zero *t = a;
 
-	assert_int_equal(corio_send_all(t->sv[1], "abc", 3, 0), 3);
+	assert_int_equal(corio_send_all(t->sv[1], "abc", 3), 3);
 	assert_int_equal(corio_event_wait(&t->peeked), 0);
-	assert_int_equal(corio_send_all(t->sv[1], "def", 3, 0), 3);
+	assert_int_equal(corio_send_all(t->sv[1], "def", 3), 3);
 	return NULL;
 }
 
@@ -669,8 +669,8 @@ static void *zero_main(void *a)
 	corio_fiber *r, *w;
 
 	corio_event_init(&t->peeked);
-	assert_int_equal(corio_spawn(NULL, &r, zero_reader, t, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &w, zero_writer, t, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, zero_reader, t, NULL), 0);
+	assert_int_equal(corio_spawn(&w, NULL, zero_writer, t, NULL), 0);
 	corio_join(w, NULL);
 	corio_join(r, NULL);
 	return NULL;
@@ -863,8 +863,8 @@ static void *sends_main(void *a)
 {
 	corio_fiber *s, *r;
 
-	assert_int_equal(corio_spawn(NULL, &s, big_sender, a, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &r, slow_receiver, a, NULL), 0);
+	assert_int_equal(corio_spawn(&s, NULL, big_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, slow_receiver, a, NULL), 0);
 	corio_join(s, NULL);
 	corio_join(r, NULL);
 	return NULL;
@@ -904,7 +904,7 @@ static void *reset_sender(void *a)
 	size_t len = 32u << 20;
 	char *buf = calloc(1, len);
 
-	t->res = corio_send_all(t->sv[0], buf, len, 0);
+	t->res = corio_send_all(t->sv[0], buf, len);
 	free(buf);
 	return NULL;
 }
@@ -926,8 +926,8 @@ static void *reset_main(void *a)
 {
 	corio_fiber *s, *r;
 
-	assert_int_equal(corio_spawn(NULL, &s, reset_sender, a, NULL), 0);
-	assert_int_equal(corio_spawn(NULL, &r, resetter, a, NULL), 0);
+	assert_int_equal(corio_spawn(&s, NULL, reset_sender, a, NULL), 0);
+	assert_int_equal(corio_spawn(&r, NULL, resetter, a, NULL), 0);
 	corio_join(r, NULL);
 	corio_join(s, NULL);
 	return NULL;
@@ -968,7 +968,7 @@ static void *nofile_main(void *a)
 	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 16, 0);
 	assert_true(srv->s.lfd >= 0);
 	cl.port = corio_local_port(srv->s.lfd);
-	assert_int_equal(corio_spawn(NULL, &srv->s.f, nofile_serve, &srv->s, NULL), 0);
+	assert_int_equal(corio_spawn(&srv->s.f, NULL, nofile_serve, &srv->s, NULL), 0);
 	/* Use up every descriptor, then free one for the client's socket. */
 	while (nhog < 256 && (fd = dup(srv->s.lfd)) >= 0)
 		hog[nhog++] = fd;
@@ -976,7 +976,7 @@ static void *nofile_main(void *a)
 	close(hog[--nhog]);
 	/* The client connects (the kernel completes the handshake) but the
 	 * server's accept fails with EMFILE: it must back off, not give up. */
-	assert_int_equal(corio_spawn(NULL, &f, client_fiber, &cl, NULL), 0);
+	assert_int_equal(corio_spawn(&f, NULL, client_fiber, &cl, NULL), 0);
 	while (srv->st.backoffs == 0)
 		corio_yield();
 	/* Give descriptors back: the waiting client must now be served. */
@@ -1012,7 +1012,7 @@ static void accept_without_descriptors(void **state)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		if (corio_loop_create(&loop, NULL))
 			_exit(3);
-		corio_spawn(loop, &f, nofile_main, &srv, NULL);
+		corio_spawn(&f, loop, nofile_main, &srv, NULL);
 		corio_loop_run(loop);
 		corio_join(f, &res);
 		corio_loop_destroy(loop);
@@ -1021,6 +1021,158 @@ static void accept_without_descriptors(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* ---------------------------------------------- max_conns, refusals */
+
+/*
+ * max_conns: at most that many handlers at once. More clients than that
+ * connect at once (all of them in the listen queue before the server
+ * looks); the server takes max_conns, and the next only when a handler
+ * returns. Handlers hold until the test lets one go (a token each).
+ */
+#define LIMIT 2
+#define CLIENTS 5
+
+struct limited {
+	struct server s;
+	struct corio_serve_stats st;
+	corio_chan tokens;
+	unsigned entered, most; /* handlers started; most at once */
+	unsigned running;
+};
+
+static void limited_handler(int fd, void *arg)
+{
+	struct limited *l = arg;
+	char token;
+
+	l->entered++;
+	if (++l->running > l->most)
+		l->most = l->running;
+	assert_int_equal(corio_chan_recv(&l->tokens, &token), 0);
+	l->running--;
+	corio_close(fd);
+}
+
+static void *limited_serve(void *a)
+{
+	struct limited *l = a;
+
+	l->s.result = corio_serve(l->s.lfd, limited_handler, l,
+				  &(struct corio_serve_opts){.max_conns = LIMIT, .stats = &l->st});
+	return NULL;
+}
+
+/* Turn until the server has started @n handlers, and as many turns again
+ * in which it could wrongly start more (the connections wait in the
+ * listen queue: an accept would complete at once). */
+static void settle_at(struct limited *l, unsigned n)
+{
+	int turns = 0;
+
+	while (l->entered < n && turns++ < 10000)
+		assert_int_equal(corio_yield(), 0);
+	assert_int_equal(l->entered, n);
+	t_turns(turns + 10);
+}
+
+static void *limited_main(void *a)
+{
+	struct limited *l = a;
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int c[CLIENTS];
+	char token = 't';
+
+	assert_int_equal(corio_chan_init(&l->tokens, 1, CLIENTS), 0);
+	l->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
+	assert_true(l->s.lfd >= 0);
+	addr.sin_port = htons((uint16_t)corio_local_port(l->s.lfd));
+	/* Loopback connects complete against the listen queue. */
+	for (int i = 0; i < CLIENTS; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(c[i] >= 0);
+		assert_int_equal(connect(c[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
+	}
+	assert_int_equal(corio_spawn(&l->s.f, NULL, limited_serve, l, NULL), 0);
+	settle_at(l, LIMIT);
+	assert_int_equal(l->st.active, LIMIT);
+	assert_int_equal(l->st.accepted, LIMIT);
+	/* One handler returns: one more client is taken, no more. */
+	for (unsigned k = LIMIT + 1; k <= CLIENTS; k++) {
+		assert_int_equal(corio_chan_send(&l->tokens, &token), 0);
+		settle_at(l, k);
+		assert_int_equal(l->st.active, LIMIT);
+		assert_int_equal(l->st.accepted, k);
+	}
+	for (int i = 0; i < LIMIT; i++)
+		assert_int_equal(corio_chan_send(&l->tokens, &token), 0);
+	while (l->running)
+		assert_int_equal(corio_yield(), 0);
+	assert_int_equal(l->most, LIMIT);
+	assert_int_equal(l->st.refused, 0);
+	server_stop(&l->s);
+	for (int i = 0; i < CLIENTS; i++)
+		close(c[i]);
+	corio_chan_destroy(&l->tokens);
+	return NULL;
+}
+
+static void max_conns(void **state)
+{
+	struct limited l = {0};
+
+	(void)state;
+	t_run(limited_main, &l);
+}
+
+/* A connection accepted but with no memory for its handler's fiber (here:
+ * a stack too large to map) is closed and counted as refused; serving goes
+ * on. The client sees the end of the stream. */
+static void never_runs(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	fail();
+}
+
+static void *refusing_serve(void *a)
+{
+	struct limited *l = a;
+
+	l->s.result = corio_serve(l->s.lfd, never_runs, NULL,
+				  &(struct corio_serve_opts){.stack_size = SIZE_MAX, .stats = &l->st});
+	return NULL;
+}
+
+static void *refused_main(void *a)
+{
+	struct limited *l = a;
+	char c;
+
+	l->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
+	assert_true(l->s.lfd >= 0);
+	assert_int_equal(corio_spawn(&l->s.f, NULL, refusing_serve, l, NULL), 0);
+	for (uint64_t i = 1; i <= 3; i++) {
+		int fd = corio_dial_tcp("127.0.0.1", corio_local_port(l->s.lfd));
+
+		assert_true(fd >= 0);
+		assert_int_equal(corio_recv(fd, &c, 1, 0), 0); /* closed by the server */
+		assert_int_equal(l->st.refused, i);
+		assert_int_equal(l->st.accepted, i); /* refused ones count as accepted */
+		assert_int_equal(l->st.active, 0);
+		corio_close(fd);
+	}
+	server_stop(&l->s);
+	return NULL;
+}
+
+static void refused(void **state)
+{
+	struct limited l = {0};
+
+	(void)state;
+	t_run(refused_main, &l);
 }
 
 /* ------------------------------------------------ direct descriptors */
@@ -1079,7 +1231,7 @@ static void direct_handler(int fd, void *arg)
 		return;
 	}
 	while ((n = corio_recv(fd, buf, sizeof(buf), 0)) > 0)
-		if (corio_send_all(fd, buf, (size_t)n, 0) != n)
+		if (corio_send_all(fd, buf, (size_t)n) != n)
 			break;
 	if (n < 0 || corio_close(fd) != 0)
 		d->bad++;
@@ -1118,7 +1270,7 @@ static void *direct_main(void *a)
 	srv->s.lfd = corio_listen_tcp("127.0.0.1", 0, 64, 0);
 	assert_true(srv->s.lfd >= 0);
 	srv->s.port = corio_local_port(srv->s.lfd);
-	assert_int_equal(corio_spawn(NULL, &srv->s.f, direct_serve, &srv->s, NULL), 0);
+	assert_int_equal(corio_spawn(&srv->s.f, NULL, direct_serve, &srv->s, NULL), 0);
 	corio_waitgroup_init(&wg);
 	corio_waitgroup_add(&wg, DIRECT_CLIENTS);
 	for (unsigned i = 0; i < DIRECT_CLIENTS; i++) {
@@ -1182,6 +1334,8 @@ int main(void)
 		cmocka_unit_test(zero_copy_ownership),
 		cmocka_unit_test(peer_reset_mid_send),
 		cmocka_unit_test(accept_without_descriptors),
+		cmocka_unit_test(max_conns),
+		cmocka_unit_test(refused),
 		cmocka_unit_test(direct_descriptors),
 	};
 

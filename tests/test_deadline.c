@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "blockers.h"
-#include "internal.h"
+#include "core.h"
 
 struct run {
 	const struct blocker *b;
@@ -143,6 +143,40 @@ static void deadline_past_ready(void **state)
 	t_run(past_ready_body, NULL);
 }
 
+/* The TCP helpers keep the same rules: a past deadline starts nothing (no
+ * socket is made, no byte sent), a future one does not get in the way. */
+static void *net_calls_body(void *arg)
+{
+	int port, lfd = t_listen_tcp(&port), fd, sfd;
+	uint64_t started = ops_started();
+	char buf[8];
+
+	(void)arg;
+	assert_int_equal(corio_dial_tcp_until("127.0.0.1", port, corio_now() - 1), -ETIMEDOUT);
+	assert_int_equal(ops_started(), started);
+	fd = corio_dial_tcp_until("127.0.0.1", port, corio_now() + CORIO_SEC);
+	assert_true(fd >= 0);
+	sfd = corio_accept_until(lfd, NULL, NULL, 0, corio_now() + CORIO_SEC);
+	assert_true(sfd >= 0);
+	started = ops_started();
+	assert_int_equal(corio_send_all_until(fd, "abc", 3, corio_now() - 1), -ETIMEDOUT);
+	assert_int_equal(ops_started(), started);
+	assert_int_equal(corio_send_all_until(fd, "abc", 3, corio_now() + CORIO_SEC), 3);
+	assert_int_equal(corio_recv_until(sfd, buf, 3, MSG_WAITALL, corio_now() + CORIO_SEC), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(timers_armed(), 0);
+	close(sfd);
+	close(fd);
+	close(lfd);
+	return NULL;
+}
+
+static void deadline_net_calls(void **state)
+{
+	(void)state;
+	t_run(net_calls_body, NULL);
+}
+
 /* ------------------------------------------------- completes in time */
 
 static void *in_time_body(void *arg)
@@ -259,6 +293,7 @@ int main(void)
 		cmocka_unit_test(deadline_expires),
 		cmocka_unit_test(deadline_past),
 		cmocka_unit_test(deadline_past_ready),
+		cmocka_unit_test(deadline_net_calls),
 		cmocka_unit_test(deadline_not_reached),
 		cmocka_unit_test(usable_after_timeout),
 		cmocka_unit_test(many_same_deadline),

@@ -96,7 +96,7 @@ static void join_outside_after_end(void **state)
 	void *res = NULL;
 
 	(void)state;
-	assert_int_equal(corio_spawn(loop, &f, ret_arg_plus_one, (void *)9, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, ret_arg_plus_one, (void *)9, NULL), 0);
 	/* Not ended yet: a thread cannot wait without a fiber. */
 	assert_int_equal(corio_join(f, &res), -EPERM);
 	assert_int_equal(corio_loop_run(loop), 0);
@@ -123,7 +123,7 @@ static void *detach_body(void *arg)
 
 	(void)arg;
 	/* Born detached. */
-	assert_int_equal(corio_spawn(NULL, &f, detached_child, (void *)1, &o), 0);
+	assert_int_equal(corio_spawn(&f, NULL, detached_child, (void *)1, &o), 0);
 	assert_int_equal(corio_join(f, NULL), -EINVAL);
 	assert_int_equal(corio_detach(f), -EINVAL);
 	/* Detached later, while alive. */
@@ -166,7 +166,7 @@ static void detach_self(void **state)
 	(void)state;
 	detached_ran = 0;
 	/* A handle, or the fiber would be detached from the start. */
-	assert_int_equal(corio_spawn(loop, &f, self_detach_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, self_detach_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(detached_ran, 1);
 	corio_loop_destroy(loop);
@@ -380,7 +380,7 @@ static void *name_body(void *arg)
 	(void)arg;
 	assert_non_null(self);
 	assert_string_equal(corio_fiber_name(self), "");
-	assert_int_equal(corio_spawn(NULL, &f, ret_arg_plus_one, NULL, &o), 0);
+	assert_int_equal(corio_spawn(&f, NULL, ret_arg_plus_one, NULL, &o), 0);
 	assert_string_equal(corio_fiber_name(f), "worker-1");
 	/* The name is copied. */
 	o.name = "changed";
@@ -415,7 +415,7 @@ static void names_ids_self(void **state)
 
 	(void)state;
 	assert_null(corio_self());
-	assert_int_equal(corio_spawn(loop, &f, name_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, name_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	/* corio_self() inside was the handle spawn returned. */
 	assert_int_equal(corio_join(f, &res), 0);
@@ -467,8 +467,8 @@ static void *other_thread(void *arg)
 	corio_fiber *f = NULL;
 
 	(void)arg;
-	assert_int_equal(corio_spawn(NULL, &f, ret_arg_plus_one, NULL, NULL), -EINVAL);
-	assert_int_equal(corio_spawn(other_loop, &f, ret_arg_plus_one, NULL, NULL), -EPERM);
+	assert_int_equal(corio_spawn(&f, NULL, ret_arg_plus_one, NULL, NULL), -EINVAL);
+	assert_int_equal(corio_spawn(&f, other_loop, ret_arg_plus_one, NULL, NULL), -EPERM);
 	assert_int_equal(corio_go(ret_arg_plus_one, NULL), -EINVAL);
 	assert_null(f);
 	return NULL;
@@ -482,7 +482,7 @@ static void spawn_errors(void **state)
 	/* No loop on this thread. */
 	assert_int_equal(corio_spawn(NULL, NULL, ret_arg_plus_one, NULL, NULL), -EINVAL);
 	other_loop = t_loop();
-	assert_int_equal(corio_spawn(other_loop, NULL, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(corio_spawn(NULL, other_loop, NULL, NULL, NULL), -EINVAL);
 	/* Another thread's loop. */
 	assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -511,22 +511,22 @@ static void *stack_body(void *arg)
 
 	(void)arg;
 	/* A 1 MiB stack holds a 768 KiB frame. */
-	assert_int_equal(corio_spawn(NULL, &f, big_frame, (void *)(uintptr_t)(768 * 1024), &o), 0);
+	assert_int_equal(corio_spawn(&f, NULL, big_frame, (void *)(uintptr_t)(768 * 1024), &o), 0);
 	t_join(f);
 	/* The default (64 KiB) holds 32 KiB; a tiny request is rounded up. */
 	t_join(t_spawn(big_frame, (void *)(uintptr_t)(32 * 1024)));
 	o.stack_size = 1;
-	assert_int_equal(corio_spawn(NULL, &f, big_frame, (void *)(uintptr_t)4096, &o), 0);
+	assert_int_equal(corio_spawn(&f, NULL, big_frame, (void *)(uintptr_t)4096, &o), 0);
 	t_join(f);
 	/* Sizes that cannot be mapped (or that would wrap around when
 	 * rounded up to pages) are refused, not truncated. */
 	f = NULL;
 	o.stack_size = SIZE_MAX;
-	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	assert_int_equal(corio_spawn(&f, NULL, big_frame, NULL, &o), -ENOMEM);
 	o.stack_size = SIZE_MAX - 4095;
-	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	assert_int_equal(corio_spawn(&f, NULL, big_frame, NULL, &o), -ENOMEM);
 	o.stack_size = SIZE_MAX / 2;
-	assert_int_equal(corio_spawn(NULL, &f, big_frame, NULL, &o), -ENOMEM);
+	assert_int_equal(corio_spawn(&f, NULL, big_frame, NULL, &o), -ENOMEM);
 	assert_null(f);
 	/* Still fine afterwards. */
 	t_join(t_spawn(big_frame, (void *)(uintptr_t)1024));
@@ -573,7 +573,7 @@ static void stack_reuse(void **state)
 	corio_fiber *f;
 
 	(void)state;
-	assert_int_equal(corio_spawn(loop, &f, churn_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, churn_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	corio_loop_stats(loop, &st, sizeof(st));
@@ -584,7 +584,7 @@ static void stack_reuse(void **state)
 /* ------------------------------------------------ spawn without a handle */
 
 /*
- * corio_spawn(loop, NULL, ...) makes a detached fiber: a million of them
+ * corio_spawn(NULL, loop, ...) makes a detached fiber: a million of them
  * (a hundred thousand under valgrind), spawned in batches, leave nothing
  * behind. Checked on the loop's own accounting: no fiber left unjoined, no
  * fiber alive but the spawner, and the stacks stay at what one batch needs.
@@ -631,7 +631,7 @@ static void spawn_without_handle(void **state)
 
 	(void)state;
 	nohandle_ran = 0;
-	assert_int_equal(corio_spawn(loop, &f, nohandle_body, &total, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, nohandle_body, &total, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	assert_int_equal(nohandle_ran, total);

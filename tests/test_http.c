@@ -45,11 +45,7 @@ static struct http_server *start(const struct http_server_opts *o)
 	struct http_server *s;
 	int err = http_server_start(&s, o);
 
-	if (err == -ENOSYS || err == -EPERM) {
-		fprintf(stderr, "backend %s unavailable here (%s): skipping\n", t_backend(),
-			strerror(-err));
-		exit(77);
-	}
+	t_skip_unavailable(err);
 	assert_int_equal(err, 0);
 	assert_true(http_server_port(s) > 0);
 	return s;

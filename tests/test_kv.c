@@ -327,10 +327,7 @@ static int start(bool direct)
 	int err;
 
 	err = kv_server_start(&srv, &o);
-	if (err == -ENOSYS || err == -EPERM) {
-		fprintf(stderr, "backend %s unavailable here: skipping\n", t_backend());
-		exit(77);
-	}
+	t_skip_unavailable(err);
 	assert_int_equal(err, 0);
 	port = kv_server_port(srv);
 	assert_true(port > 0);

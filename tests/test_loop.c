@@ -1,17 +1,21 @@
 /*
  * The loop: one per thread, used from its own thread only, run/run_once/
- * stop, -EDEADLK when every fiber waits on another, corio_main, stats, and
- * destroy with fibers and async operations still in the kernel.
+ * stop, -EDEADLK when every fiber waits on another, corio_main, stats, the
+ * modes (interrupt, poll, hybrid), and destroy with fibers and async
+ * operations still in the kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pool/inbox.h" /* the inbox's sleeping word */
 #include "util.h"
 
 static void *nothing(void *arg)
@@ -99,7 +103,7 @@ static void *wrong_thread(void *arg)
 	(void)arg;
 	thread_results[0] = corio_loop_run(shared_loop);
 	thread_results[1] = corio_loop_run_once(shared_loop, false);
-	thread_results[2] = corio_spawn(shared_loop, NULL, nothing, NULL, NULL);
+	thread_results[2] = corio_spawn(NULL, shared_loop, nothing, NULL, NULL);
 	thread_results[3] = (int)corio_async_nop(shared_loop, cb_never, NULL);
 	thread_results[4] = (int)corio_async_timer(shared_loop, 1, cb_never, NULL);
 	/* This thread can have a loop of its own, at the same time. */
@@ -198,10 +202,10 @@ static void deadlock_detected(void **state)
 	corio_mutex_init(&m1);
 	corio_mutex_init(&m2);
 	memset(dl_res, 0x55, sizeof(dl_res));
-	assert_int_equal(corio_spawn(loop, NULL, wait_a_set_b, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, wait_b_set_a, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, lock_12, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, lock_21, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_a_set_b, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_b_set_a, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, lock_12, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, lock_21, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), -EDEADLK);
 	assert_int_equal(corio_loop_run_once(loop, true), -EDEADLK);
 	/* Still deadlocked: run again says so again rather than hanging. */
@@ -260,10 +264,10 @@ static void not_a_deadlock(void **state)
 	t_pipe(p);
 	corio_event_init(&ev_a);
 	corio_event_init(&ev_b);
-	assert_int_equal(corio_spawn(loop, NULL, wait_ev_a, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, read_then_set, p, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, write_later, p, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, sleep_short, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, wait_ev_a, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, read_then_set, p, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, write_later, p, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, sleep_short, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	corio_loop_destroy(loop);
 	close(p[0]);
@@ -292,6 +296,14 @@ static void timer_cb(corio_loop *loop, int res, unsigned flags, void *user)
 		(*(int *)user)++;
 }
 
+static void count_byte(corio_loop *loop, int res, unsigned flags, void *user)
+{
+	(void)loop;
+	(void)flags;
+	if (res == 1)
+		(*(int *)user)++;
+}
+
 static void stop_and_run_once(void **state)
 {
 	corio_loop *loop = t_loop();
@@ -299,7 +311,7 @@ static void stop_and_run_once(void **state)
 
 	(void)state;
 	stop_count = 0;
-	assert_int_equal(corio_spawn(loop, &f, stopper, (void *)3, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, stopper, (void *)3, NULL), 0);
 	/* Each run returns after the turn in which stop was called. */
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(stop_count, 1);
@@ -320,6 +332,91 @@ static void stop_and_run_once(void **state)
 	assert_int_equal(corio_loop_run_once(loop, true), 0);
 	assert_int_equal(stop_count, 4);
 	corio_loop_destroy(loop);
+}
+
+/* ---------------------------------------------------------------- modes */
+
+/*
+ * What a loop does with a receive in flight and nothing else to do:
+ * INTERRUPT sleeps in the kernel at once; POLL never sleeps; HYBRID spins
+ * while its last event (a nop completed just before) is less than spin_ns
+ * old, then sleeps. Another thread writes the byte the receive waits for
+ * as soon as it sees the loop asleep (the inbox's sleeping word), so a
+ * sleeping loop is woken, and one that never sleeps turns 1,000 times
+ * without it. Returns the turns that did not sleep before the receive
+ * completed (or the 1,000); *slept gets how many times the loop slept.
+ */
+struct asleep {
+	corio_loop *loop;
+	int fd;
+	_Atomic int stop;
+};
+
+static void *wake_when_asleep(void *arg)
+{
+	struct asleep *a = arg;
+
+	while (!atomic_load(&a->stop)) {
+		if (atomic_load(&a->loop->inbox->state) == CORIO__SLEEPING) {
+			if (write(a->fd, "w", 1) != 1)
+				abort(); /* not cmocka's thread: no assert */
+			break;
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int turns_awake(enum corio_loop_mode mode, int64_t spin_ns, uint64_t *slept)
+{
+	corio_loop *loop = t_loop_opts(&(struct corio_loop_opts){.mode = mode, .spin_ns = spin_ns});
+	struct corio_loop_stats before, after;
+	struct asleep a = {.loop = loop};
+	int nop = 0, got = 0, awake = 0, sv[2];
+	pthread_t t;
+	char c;
+
+	t_socketpair(sv);
+	a.fd = sv[1];
+	assert_true(corio_async_nop(loop, timer_cb, &nop) > 0);
+	while (!nop)
+		assert_true(corio_loop_run_once(loop, false) >= 0);
+	corio_loop_stats(loop, &before, sizeof(before));
+	assert_true(corio_async_recv(loop, sv[0], &c, 1, 0, count_byte, &got) > 0);
+	assert_int_equal(pthread_create(&t, NULL, wake_when_asleep, &a), 0);
+	while (!got && awake < 1000) {
+		assert_true(corio_loop_run_once(loop, true) >= 0);
+		corio_loop_stats(loop, &after, sizeof(after));
+		if (!got && after.sleeps == before.sleeps)
+			awake++;
+	}
+	atomic_store(&a.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	*slept = after.sleeps - before.sleeps;
+	corio_loop_destroy(loop); /* cancels the receive if it still waits */
+	close(sv[0]);
+	close(sv[1]);
+	return awake;
+}
+
+static void modes(void **state)
+{
+	uint64_t slept;
+
+	(void)state;
+	/* Asleep at the first turn and at every one until the write (on
+	 * epoll with the re-check on, its timer may end a sleep first). */
+	assert_int_equal(turns_awake(CORIO_MODE_INTERRUPT, 0, &slept), 0);
+	assert_true(slept >= 1);
+	/* Turns and never sleeps. */
+	assert_int_equal(turns_awake(CORIO_MODE_POLL, 0, &slept), 1000);
+	assert_int_equal(slept, 0);
+	/* HYBRID within its spin (an hour): polls. */
+	assert_int_equal(turns_awake(CORIO_MODE_HYBRID, 3600 * CORIO_SEC, &slept), 1000);
+	assert_int_equal(slept, 0);
+	/* HYBRID past its spin (1 ns, long gone at the first turn): sleeps. */
+	assert_int_equal(turns_awake(CORIO_MODE_HYBRID, 1, &slept), 0);
+	assert_true(slept >= 1);
 }
 
 /* ---------------------------------------------------------- corio_main */
@@ -383,7 +480,7 @@ static void stats(void **state)
 	corio_loop_stats(loop, &st, sizeof(st));
 	assert_int_equal(st.ops_started, 0);
 	assert_int_equal(st.fibers_spawned, 0);
-	assert_int_equal(corio_spawn(loop, &f, stats_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, stats_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	corio_loop_stats(loop, &st, sizeof(st));
@@ -484,11 +581,11 @@ static void destroy_with_live_fibers(void **state)
 	for (int i = 0; i < NREADERS; i++) {
 		t_socketpair(sv[i]);
 		reader_res[i] = 1;
-		assert_int_equal(corio_spawn(loop, NULL, reader, (void *)(intptr_t)i, NULL), 0);
+		assert_int_equal(corio_spawn(NULL, loop, reader, (void *)(intptr_t)i, NULL), 0);
 	}
-	assert_int_equal(corio_spawn(loop, NULL, sleeper, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, event_waiter, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, spawner_in_destroy, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, sleeper, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, event_waiter, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, spawner_in_destroy, NULL, NULL), 0);
 	assert_true(corio_async_read(loop, ap[0], abuf, sizeof(abuf), -1, async_cb, (void *)0) > 0);
 	assert_true(corio_async_timer(loop, corio_now() + 3600 * CORIO_SEC, async_cb, (void *)1) >
 		    0);
@@ -532,8 +629,8 @@ static void destroy_unstarted(void **state)
 
 	(void)state;
 	misc_res[2] = 0;
-	assert_int_equal(corio_spawn(loop, &f, late_starter, NULL, NULL), 0);
-	assert_int_equal(corio_spawn(loop, NULL, nothing, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, late_starter, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(NULL, loop, nothing, NULL, NULL), 0);
 	corio_loop_destroy(loop);
 	assert_int_equal(misc_res[2], -ECANCELED);
 }
@@ -681,6 +778,7 @@ int main(void)
 		cmocka_unit_test(stop_and_run_once),
 		cmocka_unit_test(main_convenience),
 		cmocka_unit_test(stats),
+		cmocka_unit_test(modes),
 		cmocka_unit_test(destroy_with_live_fibers),
 		cmocka_unit_test(destroy_unstarted),
 		cmocka_unit_test(destroy_with_rearming_callbacks),

@@ -1,28 +1,27 @@
 /*
  * The pool: messages between loops and from foreign threads, calls, order,
- * back-pressure, stopping with messages in flight, joining and leaving, and
- * the wake counters of rule 5.
+ * back-pressure, stopping with messages in flight, joining and leaving,
+ * pinning, and the wake counters of rule 5 (elided towards a busy loop,
+ * polling or not; sent as MSG_RING between io_uring loops).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "pool/inbox.h" /* the inbox's sleeping word */
 #include "util.h"
 
 static corio_pool *new_pool(unsigned n, const enum corio_loop_mode *modes)
 {
-	struct corio_pool_opts o = {.nloops = n, .modes = modes};
-	corio_pool *p = NULL;
-	int err = corio_pool_create(&p, &o);
+	corio_pool *p = t_pool(&(struct corio_pool_opts){.nloops = n, .modes = modes});
 
-	if (err == -ENOSYS || err == -EPERM)
-		exit(77);
-	assert_int_equal(err, 0);
 	assert_int_equal(corio_pool_nloops(p), n);
 	return p;
 }
@@ -226,7 +225,7 @@ static void *cf_caller(void *a)
 	t->res[4] = corio_call_fiber(t->pool, 9, cf_sleepy, t, NULL);
 	t->res[5] = corio_call_fiber(t->pool, 1, NULL, t, NULL);
 	/* Cancelling the caller cancels fn, and the call waits for its end. */
-	assert_int_equal(corio_spawn(NULL, &v, cf_victim, t, NULL), 0);
+	assert_int_equal(corio_spawn(&v, NULL, cf_victim, t, NULL), 0);
 	t_turns(3);
 	corio_cancel(v);
 	corio_join(v, NULL);
@@ -508,13 +507,178 @@ static void join_and_leave(void **state)
 static void join_errors(void **state)
 {
 	corio_pool *p = new_pool(1, NULL);
-	corio_loop *own = t_loop();
+	corio_loop *own;
+
+	assert_int_equal(corio_pool_index(), -EPERM); /* no loop at all */
+	own = t_loop();
 
 	(void)state;
+	assert_int_equal(corio_pool_index(), -EPERM); /* a loop, but of no pool */
+	assert_null(corio_pool_current());
 	assert_int_equal(corio_pool_join(p, NULL, NULL), -EBUSY); /* already has a loop */
 	assert_int_equal(corio_pool_leave(p), -EINVAL);		    /* not a member */
 	corio_loop_destroy(own);
 	corio_pool_destroy(p);
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+/*
+ * Loop 1 is held in a message (its thread blocks reading an eventfd), so
+ * its inbox is not drained: a post waits for room, a call waits for the
+ * target. Each deadline fires on loop 0; a fiber sleeping until just after
+ * it tells the test, which then lets loop 1 go.
+ */
+struct held {
+	corio_pool *pool;
+	int release;		/* eventfd (semaphore): one write lets one hold go */
+	_Atomic int holding;	/* loop 1 is in hold() */
+	_Atomic int ran;	/* calls of count_call that ran */
+	_Atomic int phase;	/* 1, 2: that deadline fired; 3: done */
+	int64_t deadline;
+	int post_res, call_res, late_call_res, call_all_res;
+	void *result;
+};
+
+static void hold(void *a)
+{
+	struct held *h = a;
+	uint64_t v;
+
+	atomic_store(&h->holding, 1);
+	assert_int_equal(read(h->release, &v, sizeof(v)), sizeof(v));
+	atomic_store(&h->holding, 0);
+}
+
+static void *count_call(void *a)
+{
+	struct held *h = a;
+
+	atomic_fetch_add(&h->ran, 1);
+	return h;
+}
+
+static void nothing_msg(void *a)
+{
+	(void)a;
+}
+
+/* Hold loop 1 and wait (polling, yielding to loop 0) until it is held. */
+static void hold_loop1(struct held *h)
+{
+	assert_int_equal(corio_post(h->pool, 1, hold, h, 0), 0);
+	while (!atomic_load(&h->holding))
+		corio_yield();
+}
+
+static void *timed_poster(void *a)
+{
+	struct held *h = a;
+
+	h->post_res = corio_post_until(h->pool, 1, nothing_msg, NULL, 0, h->deadline);
+	return NULL;
+}
+
+static void *timed_caller(void *a)
+{
+	struct held *h = a;
+
+	h->call_res = corio_call_until(h->pool, 1, count_call, h, &h->result, h->deadline);
+	return NULL;
+}
+
+/* Tell the test when the deadline has fired (its timer fires first). */
+static void *after_deadline(void *a)
+{
+	struct held *h = a;
+
+	assert_int_equal(corio_sleep_until(h->deadline + 1), 0);
+	atomic_fetch_add(&h->phase, 1);
+	return NULL;
+}
+
+/* Run fn(h) in a fiber with a deadline a millisecond away, until it and
+ * the fiber that says the deadline fired have ended. */
+static void run_timed(struct held *h, void *(*fn)(void *))
+{
+	corio_fiber *f, *w;
+
+	h->deadline = corio_now() + CORIO_MSEC;
+	f = t_spawn(fn, h);
+	w = t_spawn(after_deadline, h);
+	t_join(w);
+	t_join(f);
+}
+
+static void *deadline_main(void *a)
+{
+	struct held *h = a;
+	void *results[3]; /* corio_pool_size(): 2 loops, 1 joinable slot */
+	int n = 0;
+
+	/* A post that finds no room before its deadline: -ETIMEDOUT, and
+	 * only once the target drained (the waiter's record is in its inbox). */
+	hold_loop1(h);
+	while (corio_post(h->pool, 1, nothing_msg, NULL, CORIO_POST_NOWAIT) == 0)
+		n++;
+	assert_true(n >= 1);
+	assert_int_equal(corio_post_until(h->pool, 1, nothing_msg, NULL, 0, corio_now() - 1),
+			 -ETIMEDOUT);
+	run_timed(h, timed_poster);
+	assert_int_equal(h->post_res, -ETIMEDOUT);
+
+	/* A call whose deadline passes before the target runs it: skipped. */
+	hold_loop1(h);
+	run_timed(h, timed_caller);
+	assert_int_equal(h->call_res, -ETIMEDOUT);
+	assert_int_equal(atomic_load(&h->ran), 0);
+
+	/* Deadlines that do not pass get in nobody's way. */
+	h->late_call_res = corio_call_until(h->pool, 1, count_call, h, &h->result,
+					    corio_now() + 3600 * CORIO_SEC);
+	h->call_all_res = corio_call_all_until(h->pool, count_call, h, results,
+					       corio_now() + 3600 * CORIO_SEC);
+	assert_int_equal(corio_pool_size(h->pool), 3);
+	assert_ptr_equal(results[0], h);
+	assert_ptr_equal(results[1], h);
+	assert_null(results[2]); /* the empty slot */
+	atomic_store(&h->phase, 3);
+	return NULL;
+}
+
+static void start_deadline_main(void *a)
+{
+	assert_int_equal(corio_go(deadline_main, a), 0);
+}
+
+static void deadlines(void **state)
+{
+	struct corio_pool_opts o = {.nloops = 2, .max_joined = 1, .loop = {.inbox_size = 2}};
+	struct held h = {0};
+	uint64_t one = 1;
+	int err;
+
+	(void)state;
+	err = corio_pool_create(&h.pool, &o);
+	if (err == -ENOSYS || err == -EPERM)
+		exit(77);
+	assert_int_equal(err, 0);
+	h.release = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	assert_true(h.release >= 0);
+	assert_int_equal(corio_post(h.pool, 0, start_deadline_main, &h, 0), 0);
+	for (int phase = 1; phase <= 2; phase++) {
+		while (atomic_load(&h.phase) < phase)
+			sched_yield();
+		assert_int_equal(write(h.release, &one, sizeof(one)), sizeof(one));
+	}
+	while (atomic_load(&h.phase) < 3)
+		sched_yield();
+	corio_pool_destroy(h.pool);
+	close(h.release);
+	assert_int_equal(h.late_call_res, 0);
+	assert_int_equal(h.call_all_res, 0);
+	assert_ptr_equal(h.result, &h);
+	assert_int_equal(atomic_load(&h.ran), 3); /* the late call, and one per loop */
 }
 
 /* ------------------------------------------- rule 5: wakes are elided */
@@ -565,6 +729,195 @@ static void wakes_elided_when_busy(void **state)
 	assert_int_equal(w.st.wakes_sent, 0);
 }
 
+/* Loop 1 in interrupt mode, kept busy by a fiber that yields until told to
+ * stop: it never sleeps, so no message to it needs a wake either. */
+struct busy {
+	_Atomic int spinning, stop;
+};
+
+static void *busy_fiber(void *a)
+{
+	struct busy *b = a;
+
+	atomic_store(&b->spinning, 1);
+	while (!atomic_load(&b->stop))
+		corio_yield();
+	return NULL;
+}
+
+static void spawn_busy(void *a)
+{
+	corio_go(busy_fiber, a);
+}
+
+static void wakes_elided_to_busy_interrupt_loop(void **state)
+{
+	corio_pool *p = new_pool(2, NULL); /* both in interrupt mode */
+	struct wake_test w = {.pool = p, .n = 100000};
+	struct busy b = {0};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 1, spawn_busy, &b, 0), 0);
+	while (!atomic_load(&b.spinning))
+		sched_yield();
+	assert_int_equal(corio_post(p, 0, spawn_poster, &w, 0), 0);
+	while (!atomic_load(&w.done))
+		sched_yield();
+	atomic_store(&b.stop, 1);
+	corio_pool_destroy(p);
+	assert_int_equal(w.err, 0);
+	assert_true(w.st.wakes_elided >= w.n);
+	assert_int_equal(w.st.wakes_sent, 0);
+}
+
+/*
+ * A wake between io_uring loops is a MSG_RING posted from the sender's own
+ * ring (it goes with the sender's next io_uring_enter); on epoll, or
+ * without MSG_RING, an eventfd write. Before each message the sender waits
+ * until loop 1 sleeps, so each message needs a wake.
+ */
+struct ring_test {
+	corio_pool *pool;
+	unsigned n;
+	int err;
+	bool msg_ring; /* the sender's loop can ring */
+	struct corio_loop_stats st;
+	_Atomic unsigned got;
+	_Atomic int done;
+};
+
+static void count_got(void *a)
+{
+	struct ring_test *t = a;
+
+	atomic_fetch_add(&t->got, 1);
+}
+
+static void *ring_poster(void *a)
+{
+	struct ring_test *t = a;
+	corio_loop *self = corio_loop_current();
+	struct corio__inbox *target = corio_pool_loop(t->pool, 1)->inbox;
+
+	for (unsigned i = 0; i < t->n && !t->err; i++) {
+		/* Yield, not spin: our turns send what we queued. */
+		while (atomic_load(&target->state) != CORIO__SLEEPING)
+			corio_yield();
+		t->err = corio_post(t->pool, 1, count_got, t, 0);
+		while (atomic_load(&t->got) < i + 1)
+			corio_yield();
+	}
+	t->msg_ring = t_is_uring(self) && corio_op_supported(self, IORING_OP_MSG_RING);
+	corio_loop_stats(self, &t->st, sizeof(t->st));
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static void spawn_ring_poster(void *a)
+{
+	corio_go(ring_poster, a);
+}
+
+static void wakes_by_msg_ring(void **state)
+{
+	corio_pool *p = new_pool(2, NULL);
+	struct ring_test t = {.pool = p, .n = 100};
+
+	(void)state;
+	assert_int_equal(corio_post(p, 0, spawn_ring_poster, &t, 0), 0);
+	while (!atomic_load(&t.done))
+		sched_yield();
+	corio_pool_destroy(p);
+	assert_int_equal(t.err, 0);
+	assert_int_equal(atomic_load(&t.got), t.n);
+	/* Every message found loop 1 asleep, unless it woke up on its own
+	 * (a signal) just then: nearly all needed a wake. */
+	assert_true(t.st.wakes_sent >= 1);
+	assert_int_equal(t.st.wakes_sent + t.st.wakes_elided, t.n);
+	assert_int_equal(t.st.wakes_msg_ring, t.msg_ring ? t.st.wakes_sent : 0);
+}
+
+/* -------------------------------------------------------------- pinning */
+
+#define PIN_LOOPS 3
+
+struct pins {
+	_Atomic int cpu[PIN_LOOPS]; /* the one CPU loop i may run on; -2: not one CPU */
+	_Atomic unsigned started;
+};
+
+static void record_pin(corio_loop *loop, unsigned index, void *arg)
+{
+	struct pins *p = arg;
+	cpu_set_t set;
+	int cpu = -2;
+
+	(void)loop;
+	/* No assert here: this is a pool thread, not cmocka's. */
+	if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpu = c;
+	atomic_store(&p->cpu[index], cpu);
+	atomic_fetch_add(&p->started, 1);
+}
+
+/* Each loop thread reads its own affinity as it starts. */
+static void check_pins(const int *cpus, unsigned ncpus, const int *want)
+{
+	struct pins p = {0};
+	corio_pool *pool = t_pool(&(struct corio_pool_opts){
+		.nloops = PIN_LOOPS, .cpus = cpus, .ncpus = ncpus, .on_start = record_pin, .arg = &p});
+
+	while (atomic_load(&p.started) < PIN_LOOPS)
+		sched_yield();
+	corio_pool_destroy(pool);
+	for (int i = 0; i < PIN_LOOPS; i++)
+		assert_int_equal(atomic_load(&p.cpu[i]), want[i]);
+}
+
+static void pinning(void **state)
+{
+	cpu_set_t mask;
+	int allowed[PIN_LOOPS], n = 0, want[PIN_LOOPS], last;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(mask), &mask), 0);
+	for (int c = 0; c < CPU_SETSIZE && n < PIN_LOOPS; c++)
+		if (CPU_ISSET(c, &mask))
+			allowed[n++] = c;
+	/* Default: loop i on the i-th CPU of the process's mask, round robin. */
+	for (int i = 0; i < PIN_LOOPS; i++)
+		want[i] = allowed[i % n];
+	check_pins(NULL, 0, want);
+	/* Given CPUs, cpus[i % ncpus]: here all on the last allowed one. */
+	last = allowed[n - 1];
+	for (int i = 0; i < PIN_LOOPS; i++)
+		want[i] = last;
+	check_pins(&last, 1, want);
+}
+
+/* A CPU the process cannot run on is an error, not a silent "anywhere". */
+static void pinning_errors(void **state)
+{
+	static const int beyond[] = {CPU_SETSIZE - 1};
+	static const int too_big[] = {CPU_SETSIZE};
+	corio_pool *p = NULL;
+	cpu_set_t mask;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(mask), &mask), 0);
+	if (CPU_ISSET(CPU_SETSIZE - 1, &mask))
+		skip(); /* a machine with 1024 CPUs: the last one is real */
+	assert_int_equal(corio_pool_create(&p, &(struct corio_pool_opts){
+		.nloops = 2, .cpus = beyond, .ncpus = 1}), -EINVAL);
+	assert_int_equal(corio_pool_create(&p, &(struct corio_pool_opts){
+		.nloops = 1, .cpus = too_big, .ncpus = 1}), -EINVAL);
+	assert_null(p);
+	/* No thread or loop is left behind: a pool still starts. */
+	corio_pool_destroy(new_pool(1, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,7 +930,12 @@ int main(void)
 		cmocka_unit_test(call_to_stopping_loop),
 		cmocka_unit_test(join_and_leave),
 		cmocka_unit_test(join_errors),
+		cmocka_unit_test(deadlines),
 		cmocka_unit_test(wakes_elided_when_busy),
+		cmocka_unit_test(wakes_elided_to_busy_interrupt_loop),
+		cmocka_unit_test(wakes_by_msg_ring),
+		cmocka_unit_test(pinning),
+		cmocka_unit_test(pinning_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

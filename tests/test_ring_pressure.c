@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/backends.h"
 #include "util.h"
 
 #define N 300
@@ -90,7 +90,7 @@ static void many_at_once(void **state)
 	for (int i = 0; i < N; i++) {
 		t_pipe(pipes[i]);
 		t_pipe(apipes[i]);
-		assert_int_equal(corio_spawn(loop, NULL, busy_fiber, (void *)(intptr_t)i,
+		assert_int_equal(corio_spawn(NULL, loop, busy_fiber, (void *)(intptr_t)i,
 					     &(struct corio_fiber_opts){.detached = true}),
 				 0);
 	}
@@ -191,7 +191,7 @@ static void all_complete_in_one_turn(void **state)
 	struct corio_loop_stats st;
 
 	(void)state;
-	assert_int_equal(corio_spawn(loop, &f, wide_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, wide_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	st = stats_of(loop);
@@ -255,7 +255,7 @@ static void all_time_out_at_once(void **state)
 	corio_fiber *f;
 
 	(void)state;
-	assert_int_equal(corio_spawn(loop, &f, timeout_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, timeout_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	show("time out at once", loop);
@@ -291,7 +291,7 @@ static void all_cancelled_at_once(void **state)
 	corio_fiber *f;
 
 	(void)state;
-	assert_int_equal(corio_spawn(loop, &f, cancel_body, NULL, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, cancel_body, NULL, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	t_join(f);
 	show("cancelled at once", loop);
@@ -337,7 +337,7 @@ static void destroy_with_all_blocked(void **state)
 	for (int i = 0; i < N; i++) {
 		t_socketpair(sv[i]);
 		timed_res[i] = 1;
-		assert_int_equal(corio_spawn(loop, NULL, timed_reader, (void *)(intptr_t)i, NULL),
+		assert_int_equal(corio_spawn(NULL, loop, timed_reader, (void *)(intptr_t)i, NULL),
 				 0);
 	}
 	assert_int_equal(corio_loop_run_once(loop, false), 1);

@@ -14,7 +14,7 @@
 
 #include <liburing.h>
 
-#include "internal.h"
+#include "core.h"
 #include "util.h"
 
 #ifndef IORING_CQE_F_NOTIF

@@ -1,5 +1,5 @@
 /*
- * Synchronisation between fibers: mutex (FIFO handoff, no barging, trylock,
+ * Synchronisation between fibers: mutex (FIFO handoff, no barging, try_lock,
  * unlock by a non-owner), condition (signal, broadcast, re-acquire), event,
  * channel (rendezvous, buffered, close semantics) and wait group, with the
  * calls made outside a fiber. Deadlines and cancellation of every wait are
@@ -46,8 +46,8 @@ static void *barger(void *arg)
 {
 	(void)arg;
 	/* Ready in the same turn as the woken waiter, but the lock was handed
-	 * to that waiter: trylock must fail. */
-	log_add(corio_mutex_trylock(&mu) == -EBUSY ? 50 : 51);
+	 * to that waiter: try_lock must fail. */
+	log_add(corio_mutex_try_lock(&mu) == -EBUSY ? 50 : 51);
 	return NULL;
 }
 
@@ -59,8 +59,8 @@ static void *mutex_body(void *arg)
 	(void)arg;
 	corio_mutex_init(&mu);
 	logn = 0;
-	assert_int_equal(corio_mutex_trylock(&mu), 0);
-	assert_int_equal(corio_mutex_trylock(&mu), -EBUSY);
+	assert_int_equal(corio_mutex_try_lock(&mu), 0);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EBUSY);
 	assert_int_equal(corio_mutex_unlock(&mu), 0);
 	assert_int_equal(corio_mutex_unlock(&mu), -EPERM); /* not locked */
 
@@ -71,13 +71,13 @@ static void *mutex_body(void *arg)
 	t_turns(1); /* all three queue, in spawn order */
 	assert_int_equal(corio_mutex_unlock(&mu), 0);
 	/* Handed to fiber 2 already: we cannot take it back. */
-	assert_int_equal(corio_mutex_trylock(&mu), -EBUSY);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EBUSY);
 	b = t_spawn(barger, NULL);
 	for (int i = 0; i < 3; i++)
 		t_join(f[i]);
 	t_join(b);
 	log_expect(want, sizeof(want) / sizeof(want[0]));
-	assert_int_equal(corio_mutex_trylock(&mu), 0);
+	assert_int_equal(corio_mutex_try_lock(&mu), 0);
 	assert_int_equal(corio_mutex_unlock(&mu), 0);
 	return NULL;
 }
@@ -92,7 +92,7 @@ static void *non_owner_unlock(void *arg)
 {
 	(void)arg;
 	assert_int_equal(corio_mutex_unlock(&mu), -EPERM);
-	assert_int_equal(corio_mutex_trylock(&mu), -EBUSY);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EBUSY);
 	return NULL;
 }
 
@@ -117,11 +117,11 @@ static void mutex_errors(void **state)
 	corio_mutex_init(&mu);
 	assert_int_equal(corio_mutex_lock(&mu), -EPERM);
 	assert_int_equal(corio_mutex_lock_until(&mu, corio_now() + CORIO_SEC), -EPERM);
-	assert_int_equal(corio_mutex_trylock(&mu), -EPERM);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EPERM);
 	assert_int_equal(corio_mutex_unlock(&mu), -EPERM);
 	loop = t_loop();
 	assert_int_equal(corio_mutex_lock(&mu), -EPERM);
-	assert_int_equal(corio_mutex_trylock(&mu), -EPERM);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EPERM);
 	assert_int_equal(corio_mutex_unlock(&mu), -EPERM);
 	corio_loop_destroy(loop);
 }
@@ -179,7 +179,7 @@ static void *cond_waiter(void *arg)
 	ready_count++;
 	assert_int_equal(corio_cond_wait(&cv, &mu), 0);
 	/* Holding the mutex again. */
-	assert_int_equal(corio_mutex_trylock(&mu), -EBUSY);
+	assert_int_equal(corio_mutex_try_lock(&mu), -EBUSY);
 	log_add(id);
 	assert_int_equal(corio_mutex_unlock(&mu), 0);
 	return NULL;

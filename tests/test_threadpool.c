@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend/backends.h"
 #include "util.h"
 
 /* A loop on epoll, or skip (the .uring registration of this test). */
@@ -43,7 +43,7 @@ static void run_fiber(corio_loop *loop, corio_fiber_fn fn, void *arg)
 {
 	corio_fiber *f;
 
-	assert_int_equal(corio_spawn(loop, &f, fn, arg, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, fn, arg, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, NULL), 0);
 }

@@ -36,19 +36,59 @@ const char *t_backend(void)
 	return b && *b ? b : "uring";
 }
 
+void t_skip(const char *fmt, ...)
+{
+	const char *strict = getenv("CORIO_TEST_NO_SKIP");
+	bool fail = strict && strstr(strict, t_backend());
+	va_list ap;
+
+	fprintf(stderr, fail ? "FAIL, not skipped (CORIO_TEST_NO_SKIP=%s): " : "SKIP: ", strict);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(fail ? 1 : 77);
+}
+
+void t_skip_unavailable(int err)
+{
+	if (err == -ENOSYS || err == -EPERM)
+		t_skip("backend %s unavailable here (%s)", t_backend(), strerror(-err));
+}
+
+void t_check_backend(const corio_loop *loop)
+{
+	const char *want = getenv("CORIO_BACKEND");
+
+	if (!want || !*want || !strcmp(want, "auto"))
+		return;
+	assert_string_equal(corio_loop_backend(loop), !strcmp(want, "epoll") ? "epoll" : "io_uring");
+}
+
 corio_loop *t_loop_opts(const struct corio_loop_opts *opts)
 {
 	corio_loop *loop = NULL;
 	int err = corio_loop_create(&loop, opts);
 
-	if (err == -ENOSYS || err == -EPERM) {
-		fprintf(stderr, "backend %s unavailable here (%s): skipping\n", t_backend(),
-			strerror(-err));
-		exit(77);
-	}
+	t_skip_unavailable(err);
 	assert_int_equal(err, 0);
 	assert_non_null(loop);
+	if (!opts || opts->backend == CORIO_BACKEND_AUTO)
+		t_check_backend(loop);
 	return loop;
+}
+
+corio_pool *t_pool(const struct corio_pool_opts *opts)
+{
+	corio_pool *p = NULL;
+	int err = corio_pool_create(&p, opts);
+
+	t_skip_unavailable(err);
+	assert_int_equal(err, 0);
+	if (opts->loop.backend == CORIO_BACKEND_AUTO)
+		for (unsigned i = 0; i < corio_pool_nloops(p); i++)
+			t_check_backend(corio_pool_loop(p, i));
+	return p;
 }
 
 corio_loop *t_loop(void)
@@ -72,7 +112,7 @@ void *t_run_opts(void *(*fn)(void *), void *arg, const struct corio_loop_opts *o
 	corio_fiber *f;
 	void *res = NULL;
 
-	assert_int_equal(corio_spawn(loop, &f, fn, arg, NULL), 0);
+	assert_int_equal(corio_spawn(&f, loop, fn, arg, NULL), 0);
 	assert_int_equal(corio_loop_run(loop), 0);
 	assert_int_equal(corio_join(f, &res), 0);
 	corio_loop_destroy(loop);
@@ -127,7 +167,7 @@ corio_fiber *t_spawn(void *(*fn)(void *), void *arg)
 {
 	corio_fiber *f = NULL;
 
-	assert_int_equal(corio_spawn(NULL, &f, fn, arg, NULL), 0);
+	assert_int_equal(corio_spawn(&f, NULL, fn, arg, NULL), 0);
 	assert_non_null(f);
 	return f;
 }

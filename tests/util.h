@@ -18,10 +18,25 @@
 
 #include "corio.h"
 
-/* Create a loop for the backend in $CORIO_BACKEND; exits 77 (skip) when
- * that backend cannot run here. */
+/*
+ * Skip the whole test program: say why on stderr and exit 77. Unless
+ * $CORIO_TEST_NO_SKIP names the backend the test runs on (make test sets
+ * it to "uring" where io_uring works): then the skip would hide a failure,
+ * and the program fails (exit 1) instead.
+ */
+void t_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* @err came from creating a loop, a pool or a server: if it says the
+ * backend cannot run here (-ENOSYS, -EPERM), t_skip; else return. */
+void t_skip_unavailable(int err);
+/* Assert that @loop got the backend $CORIO_BACKEND asked for (when set). */
+void t_check_backend(const corio_loop *loop);
+
+/* Create a loop for the backend in $CORIO_BACKEND (t_skip when that
+ * backend cannot run here, checked with t_check_backend). */
 corio_loop *t_loop(void);
 corio_loop *t_loop_opts(const struct corio_loop_opts *opts);
+/* The same for a pool (each of its loops is checked). */
+corio_pool *t_pool(const struct corio_pool_opts *opts);
 
 /* Run fn(arg) as a fiber on a fresh loop until the loop is idle; returns
  * what fn returned. Asserts the loop ran cleanly. */

@@ -624,7 +624,7 @@ static void on_loop_start(corio_loop *loop, unsigned index, void *arg)
 {
 	struct http_server *s = arg;
 	struct corio_fiber_opts fo = {.detached = true, .name = "http-serve"};
-	int err = corio_spawn(loop, NULL, serve_main, &s->ls[index], &fo);
+	int err = corio_spawn(NULL, loop, serve_main, &s->ls[index], &fo);
 
 	if (err)
 		fprintf(stderr, "http: loop %u cannot serve: %s\n", index, strerror(-err));

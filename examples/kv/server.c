@@ -339,10 +339,10 @@ static void on_start(corio_loop *loop, unsigned index, void *arg)
 
 	sh->loop = loop;
 	fo.name = "kv-accept";
-	if (corio_spawn(loop, NULL, serve_main, sh, &fo))
+	if (corio_spawn(NULL, loop, serve_main, sh, &fo))
 		fprintf(stderr, "kv: loop %u: no memory to accept connections\n", index);
 	fo.name = "kv-expire";
-	if (corio_spawn(loop, NULL, expire_main, sh, &fo))
+	if (corio_spawn(NULL, loop, expire_main, sh, &fo))
 		fprintf(stderr, "kv: loop %u: no active expiry (no memory)\n", index);
 }
 

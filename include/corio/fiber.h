@@ -39,9 +39,10 @@ struct corio_fiber_opts {
  * It starts at the loop's next turn. @opts may be NULL. On success returns 0
  * and, if @out is not NULL, sets *out. With @out NULL the fiber is detached
  * (nothing could join it), whatever opts->detached says. Errors: -EINVAL
- * (no loop), -ENOMEM. Must be called on the loop's thread.
+ * (no loop, or no @fn), -EPERM (@loop is another thread's), -ENOMEM. Must be
+ * called on the loop's thread.
  */
-CORIO_API int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *arg,
+CORIO_API int corio_spawn(corio_fiber **out, corio_loop *loop, corio_fiber_fn fn, void *arg,
 			  const struct corio_fiber_opts *opts);
 
 /* Shorthand: a detached fiber on the current loop with default options. */

@@ -72,14 +72,18 @@ CORIO_API void corio_loop_destroy(corio_loop *loop);
 
 /*
  * Run until nothing is left to do (no live fiber, no pending async operation
- * or timer) or corio_loop_stop() is called. Returns 0, or -EPERM when called
- * from a fiber or from another thread than the loop's.
+ * or timer) or corio_loop_stop() is called. Returns 0; -EDEADLK when fibers
+ * are left that nothing can ever wake (they wait on each other: no
+ * operation in flight, no timer, no other thread that could reach the loop);
+ * -EPERM when called from a fiber or from another thread than the loop's;
+ * or the backend's -errno if it fails.
  */
 CORIO_API int corio_loop_run(corio_loop *loop);
 
 /* Run one turn: submit, reap completions, fire timers, run ready fibers.
  * With @wait, block until at least one event arrives if nothing is ready.
- * Returns 1 if work remains, 0 if the loop is idle, or -errno. */
+ * Returns 1 if work remains, 0 if the loop is idle, or -errno (-EDEADLK
+ * with @wait when nothing could ever wake the loop, -EPERM as above). */
 CORIO_API int corio_loop_run_once(corio_loop *loop, bool wait);
 
 /* Make corio_loop_run() return after the current turn. Loop thread only. */
@@ -106,6 +110,8 @@ struct corio_loop_stats {
 	uint64_t wakes_elided;	 /* messages sent by this loop to a target that was awake */
 	uint64_t msgs_received;	 /* messages run by this loop */
 	uint64_t sleeps;	 /* times the loop blocked in the kernel */
+	uint64_t wakes_msg_ring; /* of wakes_sent: an io_uring MSG_RING (else an eventfd) */
+	uint64_t epoll_rescues;	 /* waits only the epoll re-check ended (docs/BACKENDS.md) */
 	/* Gauges (the state now, not counts): what the loop holds. */
 	uint64_t fibers_live;	  /* fibers that have not ended */
 	uint64_t fibers_unjoined; /* ended fibers waiting for corio_join (each keeps

@@ -50,16 +50,19 @@ CORIO_API int corio_local_port(int fd);
 
 /* From a fiber: connect to @host:@port (literal address), TCP_NODELAY set.
  * Returns the fd or -errno (-ECONNREFUSED, -ETIMEDOUT at @deadline...). */
-CORIO_API int corio_dial_tcp(const char *host, int port, int64_t deadline);
+CORIO_API int corio_dial_tcp(const char *host, int port);
+CORIO_API int corio_dial_tcp_until(const char *host, int port, int64_t deadline);
 
-/* Send all of @buf (continuing short sends). Returns len or -errno; on an
- * error some bytes may have been sent. From a fiber. */
-CORIO_API ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline);
+/* Send all of @buf (continuing short sends). Returns len or -errno
+ * (-ETIMEDOUT at @deadline); on an error some bytes may have been sent.
+ * From a fiber. */
+CORIO_API ssize_t corio_send_all(int fd, const void *buf, size_t len);
+CORIO_API ssize_t corio_send_all_until(int fd, const void *buf, size_t len, int64_t deadline);
 
 typedef void (*corio_handler_fn)(int fd, void *arg);
 
 struct corio_serve_stats {
-	uint64_t accepted; /* connections handed to handlers */
+	uint64_t accepted; /* connections accepted (the refused ones too) */
 	uint64_t refused;  /* accepted but closed: no memory for a fiber */
 	uint64_t backoffs; /* pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM */
 	uint64_t active;   /* handlers running now */
@@ -67,7 +70,8 @@ struct corio_serve_stats {
 
 struct corio_serve_opts {
 	size_t stack_size;		 /* handler fibers' stacks; 0: the loop default */
-	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit */
+	unsigned max_conns;		 /* at most this many handlers at once; 0: no limit
+					    (with a limit, one accept at a time: no multishot) */
 	struct corio_serve_stats *stats; /* if set, kept up to date while serving */
 	bool direct; /* accept into direct descriptors (see corio/io.h) where
 			the loop can (io_uring); plain descriptors elsewhere */
@@ -78,11 +82,13 @@ struct corio_serve_opts {
  * handler(fd, arg) in a new detached fiber for each. The handler owns fd
  * (close it, or hand it to corio_conn_open, whose close closes it).
  * Returns only on an error that is not the listener's fault to retry
- * (-EBADF, -EINVAL...) or -ECANCELED when the serving fiber is cancelled;
- * running handlers carry on.
+ * (-EBADF, -EINVAL...), -ECANCELED when the serving fiber is cancelled, or,
+ * for the _until form, -ETIMEDOUT at @deadline; running handlers carry on.
  */
 CORIO_API int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 			  const struct corio_serve_opts *opts);
+CORIO_API int corio_serve_until(int listen_fd, corio_handler_fn handler, void *arg,
+				const struct corio_serve_opts *opts, int64_t deadline);
 
 /* ---------------------------------------------------------- connections */
 
@@ -203,8 +209,8 @@ CORIO_API ssize_t corio_conn_writev(corio_conn *c, const struct iovec *iov, int 
 CORIO_API ssize_t corio_conn_writev_until(corio_conn *c, const struct iovec *iov, int iovcnt,
 					  int64_t deadline);
 
-/* shutdown(2) of the conn's socket (SHUT_WR: tell the peer we are done
- * sending; the conn still reads what the peer sends). */
+/* Shut down one or both directions (shutdown(2)'s @how: SHUT_WR tells the
+ * peer we are done sending; the conn still reads what the peer sends). */
 CORIO_API int corio_conn_shutdown(corio_conn *c, int how);
 CORIO_API int corio_conn_shutdown_until(corio_conn *c, int how, int64_t deadline);
 

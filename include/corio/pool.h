@@ -67,7 +67,12 @@ struct corio_pool_opts {
 	void *arg;
 };
 
-/* Start the pool's threads and loops; returns when every loop runs. */
+/*
+ * Start the pool's threads and loops, each loop thread pinned to its CPU;
+ * returns 0 when every loop runs, or the first error of any: a loop's
+ * (corio_loop_create), or the pinning's: -EINVAL when a CPU of @cpus is
+ * not one this process may run on (offline, outside its cpuset).
+ */
 CORIO_API int corio_pool_create(corio_pool **out, const struct corio_pool_opts *opts);
 
 /* Stop every loop (see above) and join the pool's threads. Not from a loop
@@ -82,7 +87,8 @@ CORIO_API unsigned corio_pool_size(const corio_pool *pool);
 /* Number of loops the pool started (indices 0..n-1). */
 CORIO_API unsigned corio_pool_nloops(const corio_pool *pool);
 
-/* The calling thread's pool and index in it, or NULL / -1. */
+/* The calling thread's pool and index in it, or NULL / -EPERM (the thread
+ * is no loop of a pool). */
 CORIO_API corio_pool *corio_pool_current(void);
 CORIO_API int corio_pool_index(void);
 
@@ -109,9 +115,15 @@ typedef void *(*corio_call_fn)(void *arg);
 
 #define CORIO_POST_NOWAIT 1u /* full inbox: return -EAGAIN instead of waiting */
 
-/* Run fn(arg) on loop @k. 0, -EINVAL (no such loop), -ESHUTDOWN, -EAGAIN. */
+/*
+ * Run fn(arg) on loop @k. 0, -EINVAL (no such loop), -ESHUTDOWN, -EAGAIN
+ * (full, and told not to wait or called on a loop's own stack); from a
+ * fiber that waited for room, -ECANCELED, or -ETIMEDOUT at @deadline.
+ */
 CORIO_API int corio_post(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg,
 			 unsigned flags);
+CORIO_API int corio_post_until(corio_pool *pool, unsigned k, corio_msg_fn fn, void *arg,
+			       unsigned flags, int64_t deadline);
 
 /*
  * A call in flight, for starting several and waiting for each (fan-out).
@@ -121,20 +133,27 @@ typedef struct corio_call_req {
 	void *priv[12]; /* private */
 } corio_call_req;
 
-/* From a fiber: send fn(arg) to loop @k. 0, -EINVAL, -ESHUTDOWN, -EPERM. */
+/* From a fiber: send fn(arg) to loop @k (waiting for room in its inbox, as
+ * corio_post). 0, -EINVAL, -ESHUTDOWN, -EPERM, -ECANCELED, -ETIMEDOUT. */
 CORIO_API int corio_call_start(corio_call_req *c, corio_pool *pool, unsigned k, corio_call_fn fn,
 			       void *arg);
+CORIO_API int corio_call_start_until(corio_call_req *c, corio_pool *pool, unsigned k,
+				     corio_call_fn fn, void *arg, int64_t deadline);
 /*
  * Wait for a started call; *result gets fn's return value. Returns 0, or
- * -ECANCELED if the calling fiber was cancelled before the target ran fn
- * (then fn never runs). Once fn has started, the call waits for it to end:
- * its result comes back even if the fiber is cancelled meanwhile.
+ * -ECANCELED if the calling fiber was cancelled (-ETIMEDOUT if @deadline
+ * passed) before the target ran fn: then fn never runs. Once fn has
+ * started, the call waits for it to end: its result comes back even if the
+ * fiber is cancelled or the deadline passes meanwhile.
  */
 CORIO_API int corio_call_wait(corio_call_req *c, void **result);
+CORIO_API int corio_call_wait_until(corio_call_req *c, void **result, int64_t deadline);
 
 /* start + wait. A call to the caller's own loop runs fn at once. */
 CORIO_API int corio_call(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
 			 void **result);
+CORIO_API int corio_call_until(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg,
+			       void **result, int64_t deadline);
 
 /*
  * Run fn(arg) in a new fiber on loop @k and wait for its result: unlike a
@@ -160,6 +179,8 @@ CORIO_API int corio_call_fiber_until(corio_pool *pool, unsigned k, corio_call_fn
  * results in results[0..corio_pool_size()-1] (NULL for empty slots).
  * Returns 0 or the first error. */
 CORIO_API int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results);
+CORIO_API int corio_call_all_until(corio_pool *pool, corio_call_fn fn, void *arg, void **results,
+				   int64_t deadline);
 
 /* ------------------------------------------- synchronisation across loops */
 
@@ -191,7 +212,7 @@ typedef struct corio_xsem {
 
 CORIO_API void corio_xsem_init(corio_xsem *s, int64_t count);
 CORIO_API void corio_xsem_post(corio_xsem *s); /* any thread */
-CORIO_API int corio_xsem_trywait(corio_xsem *s); /* 0 or -EAGAIN; any thread */
+CORIO_API int corio_xsem_try_wait(corio_xsem *s); /* 0 or -EAGAIN; any thread */
 CORIO_API int corio_xsem_wait(corio_xsem *s);
 CORIO_API int corio_xsem_wait_until(corio_xsem *s, int64_t deadline);
 CORIO_API int64_t corio_xsem_value(corio_xsem *s);

@@ -28,7 +28,7 @@ typedef struct corio_mutex {
 CORIO_API void corio_mutex_init(corio_mutex *m);
 CORIO_API int corio_mutex_lock(corio_mutex *m);
 CORIO_API int corio_mutex_lock_until(corio_mutex *m, int64_t deadline);
-CORIO_API int corio_mutex_trylock(corio_mutex *m); /* 0 or -EBUSY */
+CORIO_API int corio_mutex_try_lock(corio_mutex *m); /* 0 or -EBUSY */
 CORIO_API int corio_mutex_unlock(corio_mutex *m);  /* 0 or -EPERM (not the owner) */
 
 /* Condition variable. wait releases @m, waits, and re-acquires @m before

@@ -1,8 +1,9 @@
 /*
  * The epoll backend: for kernels and sandboxes without io_uring.
  *
- * Ops arrive described as io_uring SQEs (see io.c); this file decodes the
- * same fields per opcode and does the work one of three ways:
+ * Ops arrive described as io_uring SQEs (see io.c). The opcode's row of the
+ * table (opdef.c) says how this backend runs it, one of three ways, and
+ * names the system call that does it (opsys.c):
  *
  *  - inline, in submit: nop, socket, shutdown, and close of a socket or pipe;
  *  - readiness, for sockets, pipes, ttys, eventfds (anything epoll can wait
@@ -42,8 +43,9 @@
  * is re-checked with EPOLL_CTL_MOD (ENOENT: register it). So a stale record
  * costs a bounded delay, not a hang, and a wait shorter than that costs
  * nothing; see docs/BACKENDS.md. (The MOD re-arms the edge, so the check
- * would also hide a lost wake-up in this file: the tests run once with it
- * off to catch those.)
+ * would also hide a lost wake-up in this file: a wait it ends is a rescue,
+ * counted and logged as what it was (sweep), and the tests run with the
+ * check off, so that a lost wake-up hangs instead.)
  *
  * The loop's eventfd (registered level-triggered, tag WAKE_TAG) is written
  * by pool threads when jobs finish and by corio__epoll_wake() from any
@@ -65,7 +67,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "backends.h"
 #include "threadpool.h"
 
 #define EVENTS 256
@@ -75,14 +78,11 @@
 #define POOL_DEFAULT 4u
 #define POOL_MAX 256u
 
-/* Internal answers that are not results, outside errno's range (compare
- * the kernel's IOU_REQUEUE): the pool found the fd is not a file (run_job);
- * the file refuses RWF_NOWAIT (do_rw_stream). */
-#define RES_NOT_A_FILE (-5000)
-#define RES_NEED_PLAIN (-5001)
-
-/* Which queue of an fd an op waits in. */
-enum { Q_READ, Q_WRITE, Q_POLL, NQUEUES };
+/* Which queue of an fd an op waits in: its row says (enum corio__opqueue). */
+#define Q_READ CORIO__Q_READ
+#define Q_WRITE CORIO__Q_WRITE
+#define Q_POLL CORIO__Q_POLL
+#define NQUEUES CORIO__NQUEUES
 
 enum fd_kind {
 	KIND_UNKNOWN, /* not classified yet */
@@ -93,7 +93,8 @@ enum fd_kind {
 
 struct efd {
 	struct corio_list q[NQUEUES];
-	struct corio_list vlink; /* in ep->verify: has waiters, registration unproven */
+	struct corio_list vlink; /* in ep->verify (has waiters, registration unproven)
+				    or in ep->suspects (suspect is set) */
 	int64_t since;		 /* when it joined ep->verify */
 	int fd;
 	uint8_t kind;	 /* enum fd_kind */
@@ -102,6 +103,7 @@ struct efd {
 	int8_t stream;	 /* a SOCK_STREAM socket: 1, not: 0, not known yet: -1 */
 	bool drained;	 /* a recv came back short since the last read event */
 	bool hup;	 /* EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: never drained (note_recv) */
+	bool suspect;	 /* the re-check found it ready: does an event follow? (sweep) */
 };
 
 struct ep {
@@ -116,6 +118,8 @@ struct ep {
 	struct corio_list done;	   /* results to deliver at the end of this poll */
 	struct corio_list orphans; /* waited on a file that is gone; end on cancel */
 	struct corio_list verify;  /* efds by since */
+	struct corio_list suspects; /* efds found ready by the re-check, no event yet */
+	bool rescue_logged;	   /* the first rescue is logged, the others counted */
 	struct corio__tpool pool;
 	struct epoll_event events[EVENTS];
 };
@@ -130,21 +134,18 @@ enum op_state {
 };
 
 #define F_RESTORE_FL 0x01u /* connect: put the file status flags back at the end */
-#define F_PLAIN	     0x02u /* no RWF_NOWAIT (the file lacks it) */
-#define F_BLOCKING   0x04u /* pool job on a non-file epoll refuses: no re-check */
-#define F_SOCK_KNOWN 0x08u /* MSG_WAITALL: socket type looked up ... */
-#define F_SOCK_SEQ   0x10u /* ... and it keeps byte order (stream, seqpacket) */
 
 struct op_priv {
 	uint8_t state;
-	uint8_t flags; /* F_*: a pool thread reads them while the job runs */
+	uint8_t flags; /* F_* */
 	bool canceled; /* cancel came while it ran on the pool: do not restart.
-			* Its own byte: set while a pool thread reads flags. */
+			* Its own byte: set while a pool thread reads sys. */
 	uint8_t unused;
 	int32_t saved_fl; /* connect: F_GETFL before we set O_NONBLOCK */
 	union {
-		int64_t res;   /* ST_DONE */
-		uint64_t done; /* MSG_WAITALL: bytes moved so far */
+		int64_t res;	       /* ST_DONE */
+		struct corio__sys sys; /* until then: its system calls' progress (a
+					* pool thread reads it while the job runs) */
 	};
 };
 
@@ -160,9 +161,9 @@ static struct ep *B(corio_loop *loop)
 	return loop->be_state;
 }
 
-static int neg_errno(long r)
+static const struct corio__opdef *D(const struct corio__op *op)
 {
-	return r < 0 ? -errno : (int)r;
+	return corio__opdef(op->sqe.opcode);
 }
 
 /* ------------------------------------------------------------ fd records */
@@ -184,6 +185,7 @@ static void efd_reset(struct efd *e)
 	e->stream = -1;
 	e->drained = false;
 	e->hup = false;
+	e->suspect = false;
 }
 
 /* The record of @fd, made if needed; NULL only when out of memory. */
@@ -288,35 +290,20 @@ static void maybe_release(struct ep *b, struct efd *e)
  * about fds it created. */
 static void settle(struct ep *b, struct corio__op *op, int res)
 {
+	const struct corio__opdef *d = D(op);
 	struct op_priv *p = P(op);
 	struct efd *e;
 
 	p->state = ST_NONE;
-	switch (op->sqe.opcode) {
-	case IORING_OP_CONNECT:
-		if (p->flags & F_RESTORE_FL)
-			fcntl(op->sqe.fd, F_SETFL, p->saved_fl);
-		break;
-	case IORING_OP_ACCEPT:
-	case IORING_OP_SOCKET:
-		if (res >= 0)
-			fresh_fd(b, res, KIND_SOCKET);
-		break;
-	case IORING_OP_RECV:
-	case IORING_OP_SEND:
-	case IORING_OP_RECVMSG:
-	case IORING_OP_SENDMSG:
-		/* It worked: a socket, which close may close inline. */
-		if (res >= 0 && (e = efd_of(b, op->sqe.fd)))
-			e->kind = KIND_SOCKET;
-		break;
-	case IORING_OP_OPENAT:
-		if (res >= 0)
-			fresh_fd(b, res, KIND_UNKNOWN);
-		break;
-	default:
-		break;
-	}
+	if (p->flags & F_RESTORE_FL)
+		fcntl(op->sqe.fd, F_SETFL, p->saved_fl);
+	if (res < 0)
+		return;
+	if (d->result != CORIO__RESULT_PLAIN)
+		fresh_fd(b, res, d->result == CORIO__RESULT_SOCKET ? KIND_SOCKET : KIND_UNKNOWN);
+	/* It worked: a socket, which close may close inline. */
+	if (d->proves_socket && (e = efd_of(b, op->sqe.fd)))
+		e->kind = KIND_SOCKET;
 }
 
 /* Complete now: a fiber sees it on return, a callback runs next turn. */
@@ -354,243 +341,27 @@ static int deliver(corio_loop *loop, struct ep *b)
 
 /* ------------------------------------------------------ the system calls */
 
-static int queue_of(uint8_t opcode)
-{
-	switch (opcode) {
-	case IORING_OP_SEND:
-	case IORING_OP_SENDMSG:
-	case IORING_OP_WRITE:
-	case IORING_OP_WRITEV:
-	case IORING_OP_CONNECT:
-		return Q_WRITE;
-	case IORING_OP_POLL_ADD:
-		return Q_POLL;
-	default:
-		return Q_READ;
-	}
-}
-
-/* Whether the socket keeps a byte stream (MSG_WAITALL may gather). */
-static bool byte_stream(struct corio__op *op)
-{
-	struct op_priv *p = P(op);
-	int type = 0;
-	socklen_t len = sizeof(type);
-
-	if (!(p->flags & F_SOCK_KNOWN)) {
-		p->flags |= F_SOCK_KNOWN;
-		if (getsockopt(op->sqe.fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-		    (type == SOCK_STREAM || type == SOCK_SEQPACKET))
-			p->flags |= F_SOCK_SEQ;
-	}
-	return p->flags & F_SOCK_SEQ;
-}
-
-/*
- * recv and send. MSG_WAITALL on a stream socket: io_uring keeps going until
- * the whole length has moved, and on EOF, an error or a cancellation
- * returns what moved so far; we do the same. A short transfer on a stream
- * socket means the socket buffer was drained (or filled), so waiting for
- * the next edge is safe without trying again first; except for a recv on
- * a socket whose hang-up or error was reported already (@hup, see
- * note_recv), which must try again to find the end of stream.
- */
-static int do_recv_send(struct corio__op *op, bool hup)
-{
-	struct op_priv *p = P(op);
-	char *buf = (char *)(uintptr_t)op->sqe.addr;
-	size_t len = op->sqe.len;
-	int flags = (int)op->sqe.msg_flags | MSG_DONTWAIT;
-	ssize_t r;
-
-again:
-	if (op->sqe.opcode == IORING_OP_RECV)
-		r = recv(op->sqe.fd, buf + p->done, len - p->done, flags);
-	else if (op->sqe.addr_len)
-		r = sendto(op->sqe.fd, buf + p->done, len - p->done, flags,
-			   (const struct sockaddr *)(uintptr_t)op->sqe.addr2, op->sqe.addr_len);
-	else
-		r = send(op->sqe.fd, buf + p->done, len - p->done, flags);
-	if (!(flags & MSG_WAITALL))
-		return neg_errno(r);
-	if (r > 0) {
-		p->done += (size_t)r;
-		if (p->done < len && byte_stream(op)) {
-			if (hup && op->sqe.opcode == IORING_OP_RECV)
-				goto again;
-			return -EAGAIN;
-		}
-		return (int)p->done;
-	}
-	if (r < 0 && errno == EAGAIN)
-		return -EAGAIN;
-	return p->done ? (int)p->done : neg_errno(r);
-}
-
-/* read, write, readv, writev at @off (-1: the current position, as
- * read(2)), with RWF_* @flags. */
-static int do_rw_off(struct corio__op *op, off_t off, int flags)
-{
-	struct io_uring_sqe *s = &op->sqe;
-	struct iovec one, *iov = &one;
-	int cnt = 1;
-
-	if (s->opcode == IORING_OP_READ || s->opcode == IORING_OP_WRITE) {
-		one.iov_base = (void *)(uintptr_t)s->addr;
-		one.iov_len = s->len;
-	} else {
-		iov = (struct iovec *)(uintptr_t)s->addr;
-		if (s->len > IOV_MAX)
-			return -EINVAL; /* as the kernel says, without reading the array */
-		cnt = (int)s->len;
-	}
-	if (s->opcode == IORING_OP_READ || s->opcode == IORING_OP_READV)
-		return neg_errno(preadv2(s->fd, iov, cnt, off, flags));
-	return neg_errno(pwritev2(s->fd, iov, cnt, off, flags));
-}
-
-/*
- * At the SQE's offset. io_uring ignores the offset of a pipe or socket;
- * pread(2) refuses it (ESPIPE): then the current position it is. Passing
- * the offset on streams too keeps a file right even when our record of the
- * fd says "stream" wrongly (closed with close(2), number reused).
- */
-static int do_rw(struct corio__op *op, int flags)
-{
-	off_t off = (off_t)op->sqe.off;
-	int res = do_rw_off(op, off, flags);
-
-	if (res == -ESPIPE && off != -1)
-		res = do_rw_off(op, -1, flags);
-	return res;
-}
-
-/*
- * read, write, readv, writev on a stream. RWF_NOWAIT makes the call
- * nonblocking without touching the file's flags (sockets, pipes, eventfds
- * support it). A file without it (a tty) gets what io_uring gives it: the
- * plain call, made only once poll says the file is ready, so that it does
- * not block; unless the caller asked for RWF_NOWAIT itself, which such a
- * file refuses with EOPNOTSUPP, with io_uring too.
- */
-static int do_rw_stream(struct corio__op *op)
-{
-	bool wr = op->sqe.opcode == IORING_OP_WRITE || op->sqe.opcode == IORING_OP_WRITEV;
-	struct pollfd pfd = {.fd = op->sqe.fd, .events = wr ? POLLOUT : POLLIN};
-	int flags = (int)op->sqe.rw_flags;
-
-	if (!(P(op)->flags & F_PLAIN)) {
-		int res = do_rw(op, flags | RWF_NOWAIT);
-
-		return res == -EOPNOTSUPP && !(flags & RWF_NOWAIT) ? RES_NEED_PLAIN : res;
-	}
-	if (poll(&pfd, 1, 0) < 0)
-		return -errno;
-	if (!pfd.revents)
-		return -EAGAIN;
-	return do_rw(op, flags);
-}
-
-/*
- * A connect in progress, on writability: call connect again, as io_uring
- * does. That is also what tells the socket layer the connect is over (a
- * later connect then says EISCONN); reading SO_ERROR would not.
- */
-static int do_connect_again(struct corio__op *op)
-{
-	if (connect(op->sqe.fd, (const struct sockaddr *)(uintptr_t)op->sqe.addr,
-		    (socklen_t)op->sqe.off) == 0)
-		return 0;
-	switch (errno) {
-	case EALREADY:
-	case EINPROGRESS:
-		return -EAGAIN; /* not yet (the event was for something else) */
-	case EISCONN:
-		return 0; /* finished by someone else meanwhile */
-	default:
-		return -errno;
-	}
-}
-
 /* What io_uring's poll reports beyond the events asked for. */
 #define POLL_ALWAYS (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP)
 
-/* One nonblocking attempt; -EAGAIN: wait for readiness. @e: the fd's
- * record, if it has one. */
+/* One nonblocking attempt (opsys.c); -EAGAIN: wait for readiness. @e: the
+ * fd's record, if it has one: a hang-up or error it has seen makes a short
+ * recv try again for the end of stream (CORIO__SYS_HUP, see note_recv). */
 static int attempt(struct corio__op *op, const struct efd *e)
 {
-	struct io_uring_sqe *s = &op->sqe;
-	int flags = (int)s->msg_flags | MSG_DONTWAIT;
+	struct corio__sys *st = &P(op)->sys;
 
-	switch (s->opcode) {
-	case IORING_OP_RECV:
-	case IORING_OP_SEND:
-		return do_recv_send(op, e && e->hup);
-	case IORING_OP_RECVMSG:
-		return neg_errno(recvmsg(s->fd, (struct msghdr *)(uintptr_t)s->addr, flags));
-	case IORING_OP_SENDMSG:
-		return neg_errno(sendmsg(s->fd, (const struct msghdr *)(uintptr_t)s->addr, flags));
-	case IORING_OP_ACCEPT:
-		return neg_errno(accept4(s->fd, (struct sockaddr *)(uintptr_t)s->addr,
-					 (socklen_t *)(uintptr_t)s->addr2, (int)s->accept_flags));
-	case IORING_OP_CONNECT:
-		return do_connect_again(op);
-	case IORING_OP_READ:
-	case IORING_OP_WRITE:
-	case IORING_OP_READV:
-	case IORING_OP_WRITEV:
-		return do_rw_stream(op);
-	default:
-		return -EINVAL; /* not a readiness op */
-	}
+	if (e && e->hup)
+		st->flags |= CORIO__SYS_HUP;
+	else
+		st->flags &= (uint8_t)~CORIO__SYS_HUP;
+	return D(op)->attempt(op, st);
 }
 
-/* The blocking calls, on a pool thread. */
+/* The blocking call, on a pool thread. */
 static int run_job(struct corio__op *op)
 {
-	struct io_uring_sqe *s = &op->sqe;
-	const char *path = (const char *)(uintptr_t)s->addr;
-	struct stat st;
-
-	switch (s->opcode) {
-	case IORING_OP_READ:
-	case IORING_OP_WRITE:
-	case IORING_OP_READV:
-	case IORING_OP_WRITEV:
-		/* The fd was classified as a file on the loop thread, perhaps
-		 * from a record gone stale (closed with close(2) and the number
-		 * reused). A socket or pipe here could block this thread for
-		 * ever: check (the hop to this thread costs far more than the
-		 * fstat) and send it back to wait for readiness instead. */
-		if (!(P(op)->flags & F_BLOCKING)) {
-			if (fstat(s->fd, &st) < 0)
-				return -errno;
-			if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-				return RES_NOT_A_FILE;
-		}
-		return do_rw(op, (int)s->rw_flags);
-	case IORING_OP_FSYNC:
-		return neg_errno(s->fsync_flags & IORING_FSYNC_DATASYNC ? fdatasync(s->fd)
-									: fsync(s->fd));
-	case IORING_OP_OPENAT:
-		return neg_errno(openat(s->fd, path, (int)s->open_flags, (mode_t)s->len));
-	case IORING_OP_CLOSE:
-		return neg_errno(close(s->fd));
-	case IORING_OP_STATX:
-		return neg_errno(statx(s->fd, path, (int)s->statx_flags, s->len,
-				       (struct statx *)(uintptr_t)s->off));
-	case IORING_OP_FALLOCATE:
-		return neg_errno(fallocate(s->fd, (int)s->len, (off_t)s->off, (off_t)s->addr));
-	case IORING_OP_UNLINKAT:
-		return neg_errno(unlinkat(s->fd, path, (int)s->unlink_flags));
-	case IORING_OP_RENAMEAT:
-		return neg_errno(renameat2(s->fd, path, (int)s->len,
-					   (const char *)(uintptr_t)s->addr2, s->rename_flags));
-	case IORING_OP_MKDIRAT:
-		return neg_errno(mkdirat(s->fd, path, (mode_t)s->len));
-	default:
-		return -EOPNOTSUPP;
-	}
+	return D(op)->call(op, &P(op)->sys);
 }
 
 /* -------------------------------------------------------- starting ops */
@@ -611,7 +382,7 @@ static void wait_on(corio_loop *loop, struct corio__op *op)
 {
 	struct ep *b = B(loop);
 	struct efd *e = efd_of(b, op->sqe.fd);
-	int q = queue_of(op->sqe.opcode), err;
+	int q = D(op)->queue, err;
 
 	if (!e) {
 		/* poll(2) ignores negative fds; io_uring says EBADF. */
@@ -625,7 +396,7 @@ static void wait_on(corio_loop *loop, struct corio__op *op)
 		 * write; a poll on it would wait for ever, as io_uring's would. */
 		e->kind = KIND_FILE;
 		if (q != Q_POLL) {
-			P(op)->flags |= F_BLOCKING;
+			P(op)->sys.flags |= CORIO__SYS_NO_CHECK;
 			to_pool(loop, op);
 		} else {
 			P(op)->state = ST_ORPHAN;
@@ -651,16 +422,10 @@ static void wait_on(corio_loop *loop, struct corio__op *op)
  */
 static bool no_wait(const struct corio__op *op)
 {
-	switch (op->sqe.opcode) {
-	case IORING_OP_RECV:
-	case IORING_OP_SEND:
-	case IORING_OP_RECVMSG:
-	case IORING_OP_SENDMSG:
+	switch (D(op)->nowait) {
+	case CORIO__NOWAIT_MSG:
 		return op->sqe.msg_flags & MSG_DONTWAIT;
-	case IORING_OP_READ:
-	case IORING_OP_WRITE:
-	case IORING_OP_READV:
-	case IORING_OP_WRITEV:
+	case CORIO__NOWAIT_RW:
 		return op->sqe.rw_flags & RWF_NOWAIT;
 	default:
 		return false;
@@ -705,7 +470,7 @@ static void start_ready(corio_loop *loop, struct corio__op *op)
 	int res;
 
 	if (e && !no_wait(op) &&
-	    (!corio__list_empty(&e->q[queue_of(op->sqe.opcode)]) ||
+	    (!corio__list_empty(&e->q[D(op)->queue]) ||
 	     (e->drained && plain_recv(op)))) {
 		wait_on(loop, op);
 		return;
@@ -747,27 +512,30 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 			e->kind = kind; /* else: ask again next time */
 	}
 	if (kind == KIND_FILE) {
-		/* RWF_NOWAIT from the caller: it cannot block, do it here. */
-		if (no_wait(op))
-			done_now(loop, op, do_rw(op, (int)op->sqe.rw_flags));
-		else
+		/* RWF_NOWAIT from the caller: it cannot block, do it here
+		 * (whatever the file is now, the call will not block). */
+		if (no_wait(op)) {
+			P(op)->sys.flags |= CORIO__SYS_NO_CHECK;
+			done_now(loop, op, run_job(op));
+		} else {
 			to_pool(loop, op);
+		}
 		return;
 	}
-	if (e && !corio__list_empty(&e->q[queue_of(op->sqe.opcode)]) && !no_wait(op)) {
+	if (e && !corio__list_empty(&e->q[D(op)->queue]) && !no_wait(op)) {
 		wait_on(loop, op);
 		return;
 	}
 	res = attempt(op, e);
-	if (res == RES_NEED_PLAIN) {
+	if (res == CORIO__SYS_NEED_PLAIN) {
 		/* No RWF_NOWAIT for this file (a tty, say): readiness, then
-		 * the plain call (do_rw_stream), if epoll can wait on it.
-		 * If it cannot, the call may block: only a pool thread may. */
+		 * the plain call (corio__sys_rw_nowait), if epoll can wait on
+		 * it. If it cannot, the call may block: only a pool thread may. */
 		e = efd_of(b, op->sqe.fd);
 		err = e ? reg(b, e) : -ENOMEM;
 		if (err == -EPERM) {
 			e->kind = KIND_FILE;
-			P(op)->flags |= F_BLOCKING;
+			P(op)->sys.flags |= CORIO__SYS_NO_CHECK;
 			to_pool(loop, op);
 			return;
 		}
@@ -775,7 +543,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 			done_now(loop, op, err);
 			return;
 		}
-		P(op)->flags |= F_PLAIN;
+		P(op)->sys.flags |= CORIO__SYS_PLAIN;
 		res = attempt(op, e);
 	}
 	if (res == -EAGAIN && !no_wait(op))
@@ -930,128 +698,66 @@ static void start_close(corio_loop *loop, struct corio__op *op)
 		efd_reset(e);
 	}
 	if (inline_ok)
-		done_now(loop, op, neg_errno(close(op->sqe.fd)));
+		done_now(loop, op, run_job(op));
 	else
 		to_pool(loop, op);
 }
 
-static void start_socket(corio_loop *loop, struct corio__op *op)
+/* What an SQE asks that epoll cannot do: an opcode without a way to run it
+ * here, or flags only io_uring honours (its row says which). */
+static bool sqe_supported(const struct io_uring_sqe *s, const struct corio__opdef *d)
 {
-	struct io_uring_sqe *s = &op->sqe;
-
-	if (s->rw_flags) {
-		done_now(loop, op, -EINVAL); /* as io_uring: no flags defined */
-		return;
-	}
-	done_now(loop, op, neg_errno(socket(s->fd, (int)s->off, (int)s->len)));
-}
-
-/* What an SQE asks that epoll cannot do, beyond its opcode. */
-static bool sqe_supported(const struct io_uring_sqe *s)
-{
+	if (d->run == CORIO__RUN_NONE)
+		return false;
 	if (s->flags & ~IOSQE_ASYNC) /* fixed files, links, drain, buffer select, skip */
 		return false;
-	switch (s->opcode) {
-	case IORING_OP_RECV:
-	case IORING_OP_RECVMSG:
-		return !(s->ioprio & (IORING_RECV_MULTISHOT | IORING_RECVSEND_FIXED_BUF));
-	case IORING_OP_SEND:
-	case IORING_OP_SENDMSG:
-		return !(s->ioprio & IORING_RECVSEND_FIXED_BUF);
-	case IORING_OP_ACCEPT:
-		return !(s->ioprio & IORING_ACCEPT_MULTISHOT) && !s->file_index;
-	case IORING_OP_POLL_ADD:
-		return !(s->len & (IORING_POLL_ADD_MULTI | IORING_POLL_UPDATE_EVENTS |
-				   IORING_POLL_UPDATE_USER_DATA));
-	case IORING_OP_OPENAT:
-	case IORING_OP_SOCKET:
-	case IORING_OP_CLOSE:
-		return !s->file_index; /* direct descriptors */
-	default:
-		return true;
-	}
+	if (d->direct_result && s->file_index) /* into a direct descriptor */
+		return false;
+	return !(corio__sqe_opflags(s, d) & d->uring_only);
 }
 
 static bool ep_supported(corio_loop *loop, int opcode)
 {
 	(void)loop;
-	switch (opcode) {
-	case IORING_OP_NOP:
-	case IORING_OP_READ:
-	case IORING_OP_WRITE:
-	case IORING_OP_READV:
-	case IORING_OP_WRITEV:
-	case IORING_OP_FSYNC:
-	case IORING_OP_OPENAT:
-	case IORING_OP_CLOSE:
-	case IORING_OP_STATX:
-	case IORING_OP_FALLOCATE:
-	case IORING_OP_UNLINKAT:
-	case IORING_OP_RENAMEAT:
-	case IORING_OP_MKDIRAT:
-	case IORING_OP_SOCKET:
-	case IORING_OP_ACCEPT:
-	case IORING_OP_CONNECT:
-	case IORING_OP_RECV:
-	case IORING_OP_SEND:
-	case IORING_OP_RECVMSG:
-	case IORING_OP_SENDMSG:
-	case IORING_OP_SHUTDOWN:
-	case IORING_OP_POLL_ADD:
-		return true;
-	default:
-		return false;
-	}
+	return opcode >= 0 && corio__opdef((unsigned)opcode)->run != CORIO__RUN_NONE;
 }
 
 static void ep_submit(corio_loop *loop, struct corio__op *op)
 {
-	struct io_uring_sqe *s = &op->sqe;
+	const struct corio__opdef *d = D(op);
 
 	memset(P(op), 0, sizeof(struct op_priv));
-	if (CORIO_UNLIKELY(!ep_supported(loop, s->opcode) || !sqe_supported(s))) {
+	if (CORIO_UNLIKELY(!sqe_supported(&op->sqe, d))) {
 		corio__op_complete_inline(loop, op, -EOPNOTSUPP);
 		return;
 	}
-	if (CORIO_UNLIKELY(s->fd >= CORIO_FD_DIRECT)) {
+	if (CORIO_UNLIKELY(op->sqe.fd >= CORIO_FD_DIRECT)) {
 		corio__op_complete_inline(loop, op, -EBADF); /* no direct descriptors here */
 		return;
 	}
-	switch (s->opcode) {
-	case IORING_OP_NOP:
-		corio__op_complete_inline(loop, op, 0);
+	switch (d->run) {
+	case CORIO__RUN_INLINE:
+		done_now(loop, op, run_job(op));
 		break;
-	case IORING_OP_RECV:
-	case IORING_OP_SEND:
-	case IORING_OP_RECVMSG:
-	case IORING_OP_SENDMSG:
+	case CORIO__RUN_READY:
 		start_ready(loop, op);
 		break;
-	case IORING_OP_READ:
-	case IORING_OP_WRITE:
-	case IORING_OP_READV:
-	case IORING_OP_WRITEV:
+	case CORIO__RUN_RW:
 		start_rw(loop, op);
 		break;
-	case IORING_OP_ACCEPT:
+	case CORIO__RUN_ACCEPT:
 		start_accept(loop, op);
 		break;
-	case IORING_OP_CONNECT:
+	case CORIO__RUN_CONNECT:
 		start_connect(loop, op);
 		break;
-	case IORING_OP_POLL_ADD:
+	case CORIO__RUN_POLL:
 		start_poll(loop, op);
 		break;
-	case IORING_OP_CLOSE:
+	case CORIO__RUN_CLOSE:
 		start_close(loop, op);
 		break;
-	case IORING_OP_SOCKET:
-		start_socket(loop, op);
-		break;
-	case IORING_OP_SHUTDOWN:
-		done_now(loop, op, neg_errno(shutdown(s->fd, (int)s->len)));
-		break;
-	default: /* fsync, openat, statx, fallocate, unlinkat, renameat, mkdirat */
+	default: /* CORIO__RUN_POOL */
 		to_pool(loop, op);
 		break;
 	}
@@ -1074,7 +780,7 @@ static void ep_cancel(corio_loop *loop, struct corio__op *op)
 	struct ep *b = B(loop);
 	struct op_priv *p = P(op);
 	struct efd *e;
-	int res = p->done && op->sqe.opcode != IORING_OP_CONNECT ? (int)p->done : -ECANCELED;
+	int res = p->sys.done ? (int)p->sys.done : -ECANCELED;
 
 	switch (p->state) {
 	case ST_WAIT:
@@ -1111,10 +817,10 @@ static bool retry(struct ep *b, struct efd *e, struct corio_list *q)
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
 		int res = attempt(op, e);
 
-		if (res == RES_NEED_PLAIN) {
+		if (res == CORIO__SYS_NEED_PLAIN) {
 			/* Queued behind others before it could find out; the
 			 * fd is registered, so poll tells the truth about it. */
-			P(op)->flags |= F_PLAIN;
+			P(op)->sys.flags |= CORIO__SYS_PLAIN;
 			res = attempt(op, e);
 		}
 
@@ -1165,8 +871,10 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 	if (!corio__list_empty(&e->q[Q_POLL]))
 		moved |= wake_pollers(b, &e->q[Q_POLL], ev);
 	/* Progress proves the registration; an event that moved nothing
-	 * (it may come from a stale registration of an older file) does not. */
-	if (moved) {
+	 * (it may come from a stale registration of an older file) does not.
+	 * A suspect got its event: nothing was lost, back to waiting. */
+	if (moved || e->suspect) {
+		e->suspect = false;
 		corio__list_remove(&e->vlink);
 		if (has_waiters(e) && b->verify_after) {
 			e->since = b->now;
@@ -1176,14 +884,6 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 	maybe_release(b, e);
 }
 
-/*
- * Check the registration of fds that have waited verify_after without
- * progress (see the top of the file). MOD on a registered ET fd re-arms
- * it: if it is ready, an event follows. ENOENT: the file under this number
- * is not registered (the number was closed and reused): register it, or,
- * if epoll refuses the new file (a regular file), move its reads and writes
- * to the pool. EBADF: the number is closed: the waiters' file is gone.
- */
 /* Reads and writes waiting on a number that now names a file epoll
  * refuses: the pool. (Socket calls waiting there were for a file that is
  * gone: they are left to be orphaned.) */
@@ -1193,46 +893,155 @@ static void move_rw_to_pool(corio_loop *loop, struct corio_list *q)
 
 	for (n = q->next; n != q; n = next) {
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
-		uint8_t opc = op->sqe.opcode;
 
 		next = n->next;
-		if (opc != IORING_OP_READ && opc != IORING_OP_WRITE && opc != IORING_OP_READV &&
-		    opc != IORING_OP_WRITEV)
+		if (D(op)->run != CORIO__RUN_RW)
 			continue;
 		corio__list_remove(n);
-		P(op)->flags |= F_BLOCKING;
+		P(op)->sys.flags |= CORIO__SYS_NO_CHECK;
 		to_pool(loop, op);
 	}
 }
 
+/* Whether poll(2) says a waiter of @e could move now. */
+static bool ready_now(const struct efd *e)
+{
+	struct pollfd pfd = {.fd = e->fd};
+	const struct corio_list *n;
+
+	if (!corio__list_empty(&e->q[Q_READ]))
+		pfd.events |= POLLIN | POLLRDHUP;
+	if (!corio__list_empty(&e->q[Q_WRITE]))
+		pfd.events |= POLLOUT;
+	for (n = e->q[Q_POLL].next; n != &e->q[Q_POLL]; n = n->next)
+		pfd.events |= (short)corio__container_of(n, struct corio__op, link)->sqe.poll32_events;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (pfd.events | POLLERR | POLLHUP));
+}
+
+static const char *opcode_name(uint8_t opcode)
+{
+	switch (opcode) {
+	case IORING_OP_RECV:
+		return "recv";
+	case IORING_OP_SEND:
+		return "send";
+	case IORING_OP_RECVMSG:
+		return "recvmsg";
+	case IORING_OP_SENDMSG:
+		return "sendmsg";
+	case IORING_OP_ACCEPT:
+		return "accept";
+	case IORING_OP_CONNECT:
+		return "connect";
+	case IORING_OP_POLL_ADD:
+		return "poll";
+	case IORING_OP_READ:
+	case IORING_OP_READV:
+		return "read";
+	case IORING_OP_WRITE:
+	case IORING_OP_WRITEV:
+		return "write";
+	default:
+		return "op";
+	}
+}
+
+/* The re-check moved waiters that would otherwise have waited for ever:
+ * count it, and say what it was the first time. */
+static void rescued(corio_loop *loop, struct ep *b, const struct efd *e, const char *why)
+{
+	const struct corio_list *n = NULL;
+	unsigned waiting = 0;
+
+	loop->stats.epoll_rescues++;
+	if (b->rescue_logged)
+		return;
+	b->rescue_logged = true;
+	for (int i = 0; i < NQUEUES; i++)
+		for (const struct corio_list *m = e->q[i].next; m != &e->q[i]; m = m->next) {
+			n = n ? n : m;
+			waiting++;
+		}
+	corio__log("epoll re-check rescued fd %d after %lld ms: %s; %u op(s) waiting, the first "
+		   "a %s (counted in corio_loop_stats.epoll_rescues, logged once per loop)",
+		   e->fd, (long long)((b->now - e->since) / CORIO_MSEC), why, waiting,
+		   n ? opcode_name(corio__container_of(n, struct corio__op, link)->sqe.opcode)
+		     : "none");
+}
+
+/*
+ * Re-check @e's registration. MOD on a registered ET fd re-arms it: if it
+ * is ready, an event follows. A waiter @stuck (ready without an event)
+ * under a registration that holds is a lost wake-up, which the MOD ends.
+ * ENOENT: the file under this number is not registered (the number was
+ * closed and reused): register it, or, if epoll refuses the new file (a
+ * regular file), move its reads and writes to the pool. EBADF: the number
+ * is closed: the waiters' file is gone.
+ */
+static void recheck(corio_loop *loop, struct ep *b, struct efd *e, bool stuck)
+{
+	struct epoll_event ev = {.events = REG_EVENTS, .data.u64 = (uint64_t)e->fd};
+	int err;
+
+	if (epoll_ctl(b->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0) {
+		if (stuck)
+			rescued(loop, b, e, "it was ready and no event came (a lost wake-up)");
+		return;
+	}
+	err = -errno;
+	if (err == -ENOENT) {
+		e->registered = false;
+		err = reg(b, e);
+		if (!err) {
+			rescued(loop, b, e, "its number names a file epoll was not watching "
+					    "(closed with close(2) and reused?); registered it");
+			return;
+		}
+	}
+	if (err == -EPERM) {
+		rescued(loop, b, e, "its number names a file epoll cannot wait on (closed "
+				    "with close(2) and reused?); reads and writes go to the pool");
+		e->kind = KIND_FILE;
+		move_rw_to_pool(loop, &e->q[Q_READ]);
+		move_rw_to_pool(loop, &e->q[Q_WRITE]);
+	}
+	orphan_waiters(b, e);
+	efd_reset(e);
+}
+
+/*
+ * The fds whose waiters have waited verify_after without progress (see the
+ * top of the file). One found ready (poll(2)) may just have its event on
+ * the way: it becomes a suspect, and the next poll, which does not wait,
+ * brings that event (on_event then clears it). A suspect still ready
+ * without an event after that poll is stuck. The others are re-checked
+ * at once.
+ */
 static void sweep(corio_loop *loop, struct ep *b)
 {
 	struct corio_list *n;
-	int err;
 
+	while ((n = corio__list_pop_front(&b->suspects))) {
+		struct efd *e = corio__container_of(n, struct efd, vlink);
+
+		e->suspect = false;
+		if (has_waiters(e))
+			recheck(loop, b, e, ready_now(e));
+	}
 	while ((n = b->verify.next) != &b->verify) {
 		struct efd *e = corio__container_of(n, struct efd, vlink);
-		struct epoll_event ev = {.events = REG_EVENTS, .data.u64 = (uint64_t)e->fd};
 
 		if (e->since + b->verify_after > b->now)
 			break;
 		corio__list_remove(n);
-		if (!has_waiters(e) || epoll_ctl(b->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0)
+		if (!has_waiters(e))
 			continue;
-		err = -errno;
-		if (err == -ENOENT) {
-			e->registered = false;
-			err = reg(b, e);
-			if (!err)
-				continue;
+		if (ready_now(e)) {
+			e->suspect = true;
+			corio__list_push_back(&b->suspects, &e->vlink);
+			continue;
 		}
-		if (err == -EPERM) {
-			e->kind = KIND_FILE;
-			move_rw_to_pool(loop, &e->q[Q_READ]);
-			move_rw_to_pool(loop, &e->q[Q_WRITE]);
-		}
-		orphan_waiters(b, e);
-		efd_reset(e);
+		recheck(loop, b, e, false);
 	}
 }
 
@@ -1260,7 +1069,7 @@ static void drain_wakes(corio_loop *loop, struct ep *b)
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
 		int res = corio__tpool_result(op);
 
-		if (res == RES_NOT_A_FILE) {
+		if (res == CORIO__SYS_NOT_A_FILE) {
 			struct efd *e = get_efd(b, op->sqe.fd);
 
 			if (e)
@@ -1308,8 +1117,8 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 	int n, events = 0;
 
 	b->now = corio_now();
-	if (!corio__list_empty(&b->done))
-		timeout = 0; /* cancellations to deliver */
+	if (!corio__list_empty(&b->done) || !corio__list_empty(&b->suspects))
+		timeout = 0; /* cancellations to deliver, suspects to clear (sweep) */
 	if (!corio__list_empty(&b->verify)) {
 		/* Wake up in time to check the oldest unproven registration. */
 		struct efd *e = corio__container_of(b->verify.next, struct efd, vlink);
@@ -1338,7 +1147,7 @@ static int ep_poll(corio_loop *loop, int64_t timeout)
 		} else
 			on_event(b, (int)tag, b->events[i].events);
 	}
-	if (!corio__list_empty(&b->verify))
+	if (!corio__list_empty(&b->verify) || !corio__list_empty(&b->suspects))
 		sweep(loop, b);
 	return events + deliver(loop, b);
 }
@@ -1415,9 +1224,11 @@ static int ep_init(corio_loop *loop, const struct corio_loop_opts *opts, const c
 	corio__list_init(&b->done);
 	corio__list_init(&b->orphans);
 	corio__list_init(&b->verify);
+	corio__list_init(&b->suspects);
 	b->verify_after = (int64_t)verify_ms * CORIO_MSEC;
 	atomic_init(&b->wake_pending, false);
 	loop->be_state = b;
+	loop->caps = 0; /* no multishot, buffer rings, direct descriptors or rings */
 	return 0;
 
 fail_pool:

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../internal.h"
+#include "../op.h"
 
 struct corio__tpool {
 	pthread_mutex_t lock;

@@ -33,7 +33,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../internal.h"
 #include "uring.h"
 
 #if defined(__has_include)
@@ -97,6 +96,37 @@ static const char *explain(int err)
 	}
 }
 
+#ifdef CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+
+/*
+ * liburing maps and unmaps the rings with its own system calls, which
+ * ThreadSanitizer does not intercept, so it never learns that a ring's
+ * memory went away: a ring mapped where another thread's destroyed ring
+ * was would inherit that thread's accesses in TSan's shadow, and every SQE
+ * written to it would look like a race with them. The kernel orders the
+ * munmap before the mmap that reuses the pages; tell TSan, page by page
+ * (4 KiB, the smallest page): each page of a ring is released as the ring
+ * is torn down and acquired as a new ring is set up. Only a new ring on
+ * an old one's pages gets an edge, from that ring's teardown.
+ */
+static void tsan_ring_pages(struct io_uring *r, void (*sync)(void *addr))
+{
+	const struct {
+		char *p;
+		size_t len;
+	} m[] = {
+		{r->sq.ring_ptr, r->sq.ring_sz},
+		{r->cq.ring_ptr, r->cq.ring_sz}, /* the same as the SQ ring's with SINGLE_MMAP */
+		{(char *)r->sq.sqes, r->sq.ring_entries * sizeof(struct io_uring_sqe)},
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		for (size_t off = 0; off < m[i].len; off += 4096)
+			sync(m[i].p + off);
+}
+#endif
+
 static int setup(struct uring *u, unsigned sq, unsigned cq)
 {
 	static const unsigned modes[] = {
@@ -129,6 +159,9 @@ static int setup(struct uring *u, unsigned sq, unsigned cq)
 		io_uring_queue_exit(&u->ring);
 		return -ENOTSUP;
 	}
+#ifdef CORIO_TSAN
+	tsan_ring_pages(&u->ring, __tsan_acquire);
+#endif
 	u->taskrun_flag = p.flags & IORING_SETUP_TASKRUN_FLAG;
 	u->defer = p.flags & IORING_SETUP_DEFER_TASKRUN;
 	return 0;
@@ -161,6 +194,16 @@ static bool getenv_is(const char *name, const char *value)
 	return v && !strcmp(v, value);
 }
 
+/* Set once: loops are created on several threads, and all read it. */
+static pthread_once_t valgrind_once = PTHREAD_ONCE_INIT;
+
+static void detect_valgrind(void)
+{
+#ifdef CORIO_VALGRIND
+	corio__valgrind = RUNNING_ON_VALGRIND;
+#endif
+}
+
 static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, const char **why)
 {
 	struct uring *u = calloc(1, sizeof(*u));
@@ -174,9 +217,7 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 	}
 	if (cq < 2 * sq)
 		cq = 2 * sq;
-#ifdef CORIO_VALGRIND
-	corio__valgrind = RUNNING_ON_VALGRIND;
-#endif
+	pthread_once(&valgrind_once, detect_valgrind);
 	ret = setup(u, sq, cq);
 	if (ret < 0) {
 		*why = explain(ret);
@@ -199,7 +240,9 @@ static int uring_init(corio_loop *loop, const struct corio_loop_opts *opts, cons
 		free(u);
 		return ret;
 	}
-	u->msg_ring = uring_supported_u(u, IORING_OP_MSG_RING) && !getenv_is("CORIO_WAKE", "eventfd");
+	loop->caps = corio__backend_uring.caps;
+	if (!uring_supported_u(u, IORING_OP_MSG_RING) || getenv_is("CORIO_WAKE", "eventfd"))
+		loop->caps &= ~CORIO__CAP_MSG_RING;
 	/* Big buffers, few of them: a receive takes what is there, up to a
 	 * buffer, so 64 KiB means fewer completions and fewer sends per byte
 	 * (bench/: 4 KiB messages 16 deep per connection ran at half the
@@ -222,6 +265,9 @@ static void uring_fini(corio_loop *loop)
 	uring_flush(loop);
 	corio__bufs_fini(loop);
 	free(u->direct_lo);
+#ifdef CORIO_TSAN
+	tsan_ring_pages(&u->ring, __tsan_release);
+#endif
 	io_uring_queue_exit(&u->ring); /* also ends the pending wake read */
 	close(u->wake_fd);
 	free(u);
@@ -293,18 +339,15 @@ static struct io_uring_sqe *get_sqe(corio_loop *loop)
  * counts the slots taken and those reserved by accepts in flight: an
  * accept that finds the table full has already taken the connection off
  * the listen queue, and the kernel drops it, so no accept may start
- * without a slot for it (corio__direct_reserve).
+ * without a slot for it (direct_reserve).
  */
-int corio__direct_table(corio_loop *loop)
+static int direct_setup(corio_loop *loop)
 {
-	struct uring *u;
+	struct uring *u = U(loop);
 	struct rlimit rl;
 	unsigned n;
 	int ret;
 
-	if (loop->be != &corio__backend_uring)
-		return -EOPNOTSUPP;
-	u = U(loop);
 	if (u->direct_state)
 		return u->direct_state > 0 ? 0 : u->direct_state;
 	n = u->direct_max ? u->direct_max : 65536;
@@ -316,14 +359,16 @@ int corio__direct_table(corio_loop *loop)
 	ret = !n ? -EMFILE : !u->direct_lo ? -ENOMEM : io_uring_register_files_sparse(&u->ring, n);
 	u->direct_state = ret < 0 ? ret : 1;
 	u->direct_max = n;
+	if (ret < 0)
+		loop->caps &= ~CORIO__CAP_DIRECT;
 	return ret < 0 ? ret : 0;
 }
 
-int corio__direct_reserve(corio_loop *loop)
+static int direct_reserve(corio_loop *loop)
 {
 	struct uring *u = U(loop);
 
-	if (loop->be != &corio__backend_uring || u->direct_state <= 0)
+	if (u->direct_state <= 0)
 		return -EBADF;
 	if (u->direct_used >= u->direct_max)
 		return -ENFILE;
@@ -331,24 +376,24 @@ int corio__direct_reserve(corio_loop *loop)
 	return 0;
 }
 
-void corio__direct_release(corio_loop *loop)
+static void direct_release(corio_loop *loop)
 {
 	U(loop)->direct_used--;
 }
 
-void corio__direct_note_peer(corio_loop *loop, unsigned idx, bool loopback)
+static void direct_note_peer(corio_loop *loop, unsigned idx, bool loopback)
 {
 	uint8_t *b = &U(loop)->direct_lo[idx / 8];
 
 	*b = (uint8_t)(loopback ? *b | (1u << (idx % 8)) : *b & ~(1u << (idx % 8)));
 }
 
-bool corio__direct_loopback(corio_loop *loop, int fd)
+static bool direct_loopback(corio_loop *loop, int fd)
 {
 	struct uring *u = U(loop);
 	unsigned idx = (unsigned)(fd - CORIO_FD_DIRECT);
 
-	if (loop->be != &corio__backend_uring || u->direct_state <= 0 || idx >= u->direct_max)
+	if (u->direct_state <= 0 || idx >= u->direct_max)
 		return false;
 	return u->direct_lo[idx / 8] & (1u << (idx % 8));
 }
@@ -359,23 +404,23 @@ static int direct_close_now(corio_loop *loop, unsigned idx)
 	int none = -1;
 	int ret;
 
-	if (loop->be != &corio__backend_uring || U(loop)->direct_state <= 0)
+	if (U(loop)->direct_state <= 0)
 		return -EBADF;
 	ret = io_uring_register_files_update(&U(loop)->ring, idx, &none, 1);
 	if (ret < 0)
 		return ret;
-	corio__direct_release(loop);
+	direct_release(loop);
 	return 0;
 }
 
-int corio__close_now(int fd)
-{
-	if (!corio_fd_is_direct(fd))
-		return close(fd) ? -errno : 0;
-	if (!corio__tls_loop)
-		return -EBADF;
-	return direct_close_now(corio__tls_loop, (unsigned)(fd - CORIO_FD_DIRECT));
-}
+static const struct corio__be_direct uring_direct = {
+	.setup = direct_setup,
+	.reserve = direct_reserve,
+	.release = direct_release,
+	.note_peer = direct_note_peer,
+	.loopback = direct_loopback,
+	.close_now = direct_close_now,
+};
 
 /* An SQE naming a direct descriptor: the slot, and the flag that says so
  * (a close names its slot in file_index instead). Without a table the
@@ -516,10 +561,10 @@ static unsigned reap(corio_loop *loop)
 		if (CORIO_UNLIKELY(corio__list_linked(&op->link)))
 			corio__list_remove(&op->link); /* its cancel was still queued */
 		if (CORIO_UNLIKELY(corio__valgrind))
-			corio__valgrind_completed(op, res, flags);
+			corio__valgrind_completed(loop, op, res, flags);
 		if (CORIO_UNLIKELY(op->sqe.fd >= CORIO_FD_DIRECT) &&
 		    op->sqe.opcode == IORING_OP_CLOSE && res == 0)
-			corio__direct_release(loop); /* a slot freed */
+			direct_release(loop); /* a slot freed */
 		corio__op_complete(loop, op, res, flags);
 	}
 	if (IO_URING_READ_ONCE(*U(loop)->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
@@ -562,9 +607,10 @@ static void uring_wake(corio_loop *target, corio_loop *sender)
 	uint64_t one = 1;
 	ssize_t n;
 
-	/* Only from inside a turn: its next poll is what sends the ring. */
-	if (sender && sender->in_turn && sender->be == &corio__backend_uring &&
-	    U(sender)->msg_ring) {
+	/* Only from inside a turn: its next poll is what sends the ring; and
+	 * only from a loop with a ring of its own (this backend's). */
+	if (sender && sender->in_turn && sender->be == target->be &&
+	    (sender->caps & CORIO__CAP_MSG_RING)) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&U(sender)->ring);
 
 		if (sqe) {
@@ -574,6 +620,7 @@ static void uring_wake(corio_loop *target, corio_loop *sender)
 			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 			sqe->user_data = TAG_RING_FAILED;
 			U(sender)->rings_queued = true;
+			sender->stats.wakes_msg_ring++;
 			return;
 		}
 	}
@@ -676,6 +723,7 @@ static int uring_poll(corio_loop *loop, int64_t timeout)
 
 const struct corio__backend corio__backend_uring = {
 	.name = "io_uring",
+	.caps = CORIO__CAP_MULTISHOT | CORIO__CAP_BUFS | CORIO__CAP_DIRECT | CORIO__CAP_MSG_RING,
 	.init = uring_init,
 	.fini = uring_fini,
 	.submit = uring_submit,
@@ -684,4 +732,6 @@ const struct corio__backend corio__backend_uring = {
 	.supported = uring_supported,
 	.wake = uring_wake,
 	.flush = uring_flush,
+	.bufs = &corio__uring_bufs,
+	.direct = &uring_direct,
 };

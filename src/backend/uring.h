@@ -5,7 +5,8 @@
 #ifndef CORIO_URING_H
 #define CORIO_URING_H
 
-#include "../internal.h"
+#include "../op.h"
+#include "backends.h"
 
 struct uring {
 	struct io_uring ring;
@@ -16,7 +17,6 @@ struct uring {
 	bool taskrun_flag; /* the kernel sets IORING_SQ_TASKRUN for us */
 	bool defer;	   /* DEFER_TASKRUN: completions need GETEVENTS */
 	bool wake_armed;   /* a read is pending on wake_fd */
-	bool msg_ring;	   /* loops ring each other with MSG_RING */
 	bool rings_queued; /* MSG_RING wakes wait in our SQ */
 	int wake_fd;	   /* eventfd other threads write to wake us */
 	uint64_t wake_buf;
@@ -24,7 +24,6 @@ struct uring {
 	struct corio__bufgroup *bufs; /* provided-buffer groups, newest first */
 	unsigned buf_total;	      /* buffers in all groups */
 	unsigned buf_size, buf_first, buf_max;
-	bool bufs_failed; /* the kernel refused buffer rings: don't retry */
 	unsigned direct_max;  /* slots of the direct-descriptor table */
 	unsigned direct_used; /* slots taken or reserved by accepts in flight */
 	uint8_t *direct_lo;   /* per slot: the peer is this machine (bitmap) */
@@ -36,7 +35,19 @@ static inline struct uring *U(corio_loop *loop)
 	return loop->be_state;
 }
 
-/* Buffer groups (uring_bufs.c): set up lazily, torn down at fini. */
+/* Provided-buffer rings (uring_bufs.c): set up lazily, topped up before
+ * each enter, torn down at fini. */
+extern const struct corio__be_bufs corio__uring_bufs;
+void corio__bufs_refill(corio_loop *loop);
 void corio__bufs_fini(corio_loop *loop);
+
+/*
+ * Valgrind cannot see io_uring write into memory: a buffer the kernel filled
+ * looks uninitialised to it. When running under valgrind (and only then),
+ * the backend marks what each completion wrote as defined (uring_valgrind.c).
+ */
+extern bool corio__valgrind;
+void corio__valgrind_completed(corio_loop *loop, const struct corio__op *op, int res,
+			       uint32_t flags);
 
 #endif

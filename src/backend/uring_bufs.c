@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "../internal.h"
 #include "uring.h"
 
 static unsigned pow2(unsigned n)
@@ -127,19 +126,16 @@ static int group_add(corio_loop *loop, unsigned nbufs)
 	return 0;
 }
 
-struct corio__bufgroup *corio__bufs_current(corio_loop *loop)
+static struct corio__bufgroup *bufs_current(corio_loop *loop)
 {
-	struct uring *u;
+	struct uring *u = U(loop);
 
-	if (loop->be != &corio__backend_uring)
-		return NULL;
-	u = U(loop);
-	if (!u->bufs && !u->bufs_failed && group_add(loop, u->buf_first))
-		u->bufs_failed = true; /* e.g. EINVAL before 5.19: use plain receives */
+	if (!u->bufs && group_add(loop, u->buf_first))
+		loop->caps &= ~CORIO__CAP_BUFS; /* e.g. EINVAL before 5.19: use plain receives */
 	return u->bufs;
 }
 
-int corio__bufs_grow(corio_loop *loop)
+static int bufs_grow(corio_loop *loop)
 {
 	struct uring *u = U(loop);
 	struct corio__bufgroup *g = u->bufs;
@@ -159,7 +155,7 @@ int corio__bufs_grow(corio_loop *loop)
 	return group_add(loop, n) ? -ENOBUFS : 0;
 }
 
-void corio__bufs_put(struct corio__bufnode *n)
+static void bufs_put(struct corio__bufnode *n)
 {
 	struct corio__bufgroup *g = n->g;
 	unsigned bid = (unsigned)(n - g->nodes);
@@ -180,3 +176,9 @@ void corio__bufs_fini(corio_loop *loop)
 	}
 	u->bufs = NULL;
 }
+
+const struct corio__be_bufs corio__uring_bufs = {
+	.current = bufs_current,
+	.grow = bufs_grow,
+	.put = bufs_put,
+};

@@ -2,15 +2,15 @@
  * Valgrind and io_uring. Valgrind follows system calls, so it knows what
  * read(2) writes; it does not know what the kernel writes on behalf of an
  * SQE, and reports the filled buffers as uninitialised. Under valgrind
- * (RUNNING_ON_VALGRIND at loop set-up) the backend tells it, per opcode,
- * what a completion wrote. Outside valgrind none of this runs.
+ * (RUNNING_ON_VALGRIND at loop set-up) the backend tells it what a
+ * completion wrote, as the opcode's row says (opdef.c). Outside valgrind none of this runs.
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#include "../internal.h"
+#include "uring.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
@@ -21,7 +21,7 @@
 
 bool corio__valgrind;
 
-void corio__valgrind_defined(const void *p, size_t len)
+static void defined(const void *p, size_t len)
 {
 #ifdef HAVE_MEMCHECK
 	if (p && len)
@@ -38,44 +38,58 @@ static void iov_defined(const struct iovec *iov, size_t cnt, size_t n)
 	for (size_t i = 0; i < cnt && n; i++) {
 		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
 
-		corio__valgrind_defined(iov[i].iov_base, k);
+		defined(iov[i].iov_base, k);
 		n -= k;
 	}
 }
 
-void corio__valgrind_completed(const struct corio__op *op, int res, uint32_t flags)
+/* A provided buffer the kernel filled: buffer @bid of the op's group. */
+static void buffer_defined(corio_loop *loop, const struct corio__op *op, int res, uint32_t flags)
+{
+	unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+	for (struct corio__bufgroup *g = U(loop)->bufs; g; g = g->next)
+		if (g->bgid == op->sqe.buf_group && bid < g->nbufs)
+			defined(g->base + (size_t)bid * g->size, (size_t)res);
+}
+
+void corio__valgrind_completed(corio_loop *loop, const struct corio__op *op, int res,
+			       uint32_t flags)
 {
 	const struct io_uring_sqe *sqe = &op->sqe;
 	void *addr = (void *)(uintptr_t)sqe->addr;
 
-	if (res < 0 || (flags & IORING_CQE_F_BUFFER))
-		return; /* provided buffers: the reader marks them (net/conn.c) */
-	switch (sqe->opcode) {
-	case IORING_OP_READ:
-	case IORING_OP_RECV:
-		corio__valgrind_defined(addr, (size_t)res);
+	if (res < 0)
+		return;
+	if (flags & IORING_CQE_F_BUFFER) {
+		buffer_defined(loop, op, res, flags);
+		return;
+	}
+	switch (corio__opdef(sqe->opcode)->writes) {
+	case CORIO__WRITES_BUF:
+		defined(addr, (size_t)res);
 		break;
-	case IORING_OP_READV:
+	case CORIO__WRITES_IOV:
 		iov_defined(addr, sqe->len, (size_t)res);
 		break;
-	case IORING_OP_RECVMSG: {
+	case CORIO__WRITES_MSG: {
 		struct msghdr *m = addr;
 
-		corio__valgrind_defined(m, sizeof(*m));
+		defined(m, sizeof(*m));
 		iov_defined(m->msg_iov, m->msg_iovlen, (size_t)res);
-		corio__valgrind_defined(m->msg_name, m->msg_namelen);
-		corio__valgrind_defined(m->msg_control, m->msg_controllen);
+		defined(m->msg_name, m->msg_namelen);
+		defined(m->msg_control, m->msg_controllen);
 		break;
 	}
-	case IORING_OP_STATX:
-		corio__valgrind_defined((void *)(uintptr_t)sqe->addr2, sizeof(struct statx));
+	case CORIO__WRITES_STATX:
+		defined((void *)(uintptr_t)sqe->addr2, sizeof(struct statx));
 		break;
-	case IORING_OP_ACCEPT:
+	case CORIO__WRITES_SOCKADDR:
 		if (sqe->addr2) {
 			socklen_t *len = (socklen_t *)(uintptr_t)sqe->addr2;
 
-			corio__valgrind_defined(len, sizeof(*len));
-			corio__valgrind_defined(addr, *len);
+			defined(len, sizeof(*len));
+			defined(addr, *len);
 		}
 		break;
 	default:

@@ -15,7 +15,12 @@
  * only when the kernel's completion arrived (DESIGN rule 1).
  *
  * AddressSanitizer is told about every switch (start/finish_switch_fiber),
- * so its stack checks and fake stacks follow the fibers.
+ * so its stack checks and fake stacks follow the fibers. ThreadSanitizer
+ * gets a context per fiber (create/switch_to/destroy_fiber): without them
+ * it keeps one shadow call stack per thread, which the switches corrupt.
+ * Each switch synchronises (flags 0): the fibers of a loop run one after
+ * the other on its thread, so everything one did happens before what the
+ * next does. Both compile to nothing outside their sanitizer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,10 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fiber.h"
 
 #ifdef CORIO_ASAN
 #include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+#define TSAN_SWITCH(to) __tsan_switch_to_fiber((to), 0)
+#else
+#define TSAN_SWITCH(to) ((void)0)
 #endif
 
 #define MIN_STACK ((size_t)16384)
@@ -55,6 +66,7 @@ static void switch_to_loop(corio_fiber *f)
 	__sanitizer_start_switch_fiber(&f->asan_fake, loop->sched_stack_bottom,
 				       loop->sched_stack_size);
 #endif
+	TSAN_SWITCH(loop->sched_tsan);
 	corio__ctx_switch(&f->ctx, &loop->sched_ctx);
 #ifdef CORIO_ASAN
 	__sanitizer_finish_switch_fiber(f->asan_fake, NULL, NULL);
@@ -92,6 +104,7 @@ static __attribute__((noreturn)) void fiber_exit(corio_fiber *f)
 	/* NULL: this fiber's fake stack can be freed, it never comes back. */
 	__sanitizer_start_switch_fiber(NULL, loop->sched_stack_bottom, loop->sched_stack_size);
 #endif
+	TSAN_SWITCH(loop->sched_tsan);
 	corio__ctx_switch(&f->ctx, &loop->sched_ctx);
 	__builtin_unreachable();
 }
@@ -119,6 +132,11 @@ static void run_fiber(corio_loop *loop, corio_fiber *f)
 #ifdef CORIO_ASAN
 	__sanitizer_start_switch_fiber(&loop->sched_asan_fake, f->stack->lo, f->stack->size);
 #endif
+#ifdef CORIO_TSAN
+	if (!loop->sched_tsan)
+		loop->sched_tsan = __tsan_get_current_fiber();
+#endif
+	TSAN_SWITCH(f->tsan_fiber);
 	corio__ctx_switch(&loop->sched_ctx, &f->ctx);
 #ifdef CORIO_ASAN
 	__sanitizer_finish_switch_fiber(loop->sched_asan_fake, NULL, NULL);
@@ -128,6 +146,10 @@ static void run_fiber(corio_loop *loop, corio_fiber *f)
 		/* Safe now: we are off its stack. */
 		corio__stack_put(&loop->stacks, f->stack);
 		f->stack = NULL;
+#ifdef CORIO_TSAN
+		__tsan_destroy_fiber(f->tsan_fiber);
+		f->tsan_fiber = NULL;
+#endif
 		if (f->detached)
 			release(f);
 	}
@@ -192,7 +214,7 @@ int corio__take_cancel(corio_fiber *f)
 
 /* ------------------------------------------------------------ public API */
 
-int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *arg,
+int corio_spawn(corio_fiber **out, corio_loop *loop, corio_fiber_fn fn, void *arg,
 		const struct corio_fiber_opts *opts)
 {
 	size_t size;
@@ -228,6 +250,9 @@ int corio_spawn(corio_loop *loop, corio_fiber **out, corio_fiber_fn fn, void *ar
 	if (opts && opts->name)
 		corio_fiber_set_name(f, opts->name);
 	corio__ctx_make(&f->ctx, f->stack->lo + f->stack->size, fiber_main, f);
+#ifdef CORIO_TSAN
+	f->tsan_fiber = __tsan_create_fiber(0);
+#endif
 	loop->live_fibers++;
 	loop->stats.fibers_spawned++;
 	corio__ready(loop, f);

@@ -14,20 +14,19 @@
  * freed stack's pages are returned with MADV_DONTNEED, keeping the address
  * range. Slabs are unmapped when the loop is destroyed.
  *
- * A fault in a guard region is reported by a SIGSEGV handler running on an
- * alternate signal stack: it names the fiber, then lets the default action
- * kill the process. Faults elsewhere go to the previous handler.
+ * A fault in a guard region is reported by overflow.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "stack.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -44,22 +43,24 @@
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13; not in glibc 2.36's headers */
 #endif
 
-#define CORIO__GUARD ((size_t)16384)
 #define SLAB_BYTES ((size_t)2 << 20)
 #define SLAB_MAX 64
 
-static int guard_mode; /* 0 unknown, 1 madvise, 2 mprotect; racy but idempotent */
+/* 0 unknown, 1 madvise, 2 mprotect. Loops on several threads may find out
+ * at once; they find the same answer, so relaxed is enough (an atomic
+ * only so that the race is defined). */
+static _Atomic int guard_mode;
 
 static int install_guard(void *p, size_t len)
 {
-	if (guard_mode != 2) {
+	if (atomic_load_explicit(&guard_mode, memory_order_relaxed) != 2) {
 		if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
-			guard_mode = 1;
+			atomic_store_explicit(&guard_mode, 1, memory_order_relaxed);
 			return 0;
 		}
 		if (errno != EINVAL)
 			return -errno;
-		guard_mode = 2;
+		atomic_store_explicit(&guard_mode, 2, memory_order_relaxed);
 	}
 	return mprotect(p, len, PROT_NONE) ? -errno : 0;
 }
@@ -209,130 +210,4 @@ void corio__stack_put(struct corio__stack_pool *p, struct corio__stack *s)
 	}
 	s->next = c->free;
 	c->free = s;
-}
-
-/* ------------------------------------------------------ overflow reports */
-
-static struct sigaction old_segv, old_bus;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
-
-/* Async-signal-safe formatting into a fixed buffer. */
-struct sbuf {
-	char b[256];
-	size_t n;
-};
-
-static void put_str(struct sbuf *s, const char *str)
-{
-	while (*str && s->n < sizeof(s->b) - 1)
-		s->b[s->n++] = *str++;
-}
-
-static void put_num(struct sbuf *s, uint64_t v, unsigned base)
-{
-	char tmp[24];
-	int i = 0;
-
-	do {
-		tmp[i++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	if (base == 16)
-		put_str(s, "0x");
-	while (i > 0 && s->n < sizeof(s->b) - 1)
-		s->b[s->n++] = tmp[--i];
-}
-
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
-
-	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
-		old->sa_sigaction(sig, si, uc);
-		return;
-	}
-	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-		old->sa_handler(sig);
-		return;
-	}
-	/* Default action: restore it; the faulting access repeats and kills. */
-	signal(sig, SIG_DFL);
-}
-
-static void on_fault(int sig, siginfo_t *si, void *uc)
-{
-	corio_loop *loop = corio__tls_loop;
-	corio_fiber *f = loop ? loop->current : NULL;
-	char *a = si->si_addr;
-
-	if (f && f->stack && a >= f->stack->lo - CORIO__GUARD && a < f->stack->lo) {
-		struct sbuf s = {.n = 0};
-		ssize_t w;
-
-		put_str(&s, "corio: fiber ");
-		put_num(&s, f->id, 10);
-		put_str(&s, " \"");
-		put_str(&s, f->name);
-		put_str(&s, "\" overflowed its ");
-		put_num(&s, f->stack->size, 10);
-		put_str(&s, "-byte stack (fault at ");
-		put_num(&s, (uint64_t)(uintptr_t)a, 16);
-		put_str(&s, "); give it a larger corio_fiber_opts.stack_size\n");
-		w = write(STDERR_FILENO, s.b, s.n);
-		(void)w;
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGBUS, SIG_DFL);
-		return; /* the access repeats and the default action kills */
-	}
-	chain(sig, si, uc);
-}
-
-static void install_handlers(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_fault;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
-}
-
-int corio__overflow_handler_install(corio_loop *loop)
-{
-	stack_t cur, ss;
-
-	pthread_once(&handler_once, install_handlers);
-	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
-		return 0; /* the thread has one already (ours or the program's) */
-	loop->altstack_size = 64 * 1024;
-	loop->altstack = mmap(NULL, loop->altstack_size, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (loop->altstack == MAP_FAILED) {
-		loop->altstack = NULL;
-		return -ENOMEM;
-	}
-	ss.ss_sp = loop->altstack;
-	ss.ss_size = loop->altstack_size;
-	ss.ss_flags = 0;
-	if (sigaltstack(&ss, NULL)) {
-		munmap(loop->altstack, loop->altstack_size);
-		loop->altstack = NULL;
-		return -errno;
-	}
-	loop->altstack_ours = true;
-	return 0;
-}
-
-void corio__overflow_handler_remove(corio_loop *loop)
-{
-	stack_t ss = {.ss_flags = SS_DISABLE};
-
-	if (!loop->altstack_ours)
-		return;
-	sigaltstack(&ss, NULL);
-	munmap(loop->altstack, loop->altstack_size);
-	loop->altstack = NULL;
-	loop->altstack_ours = false;
 }

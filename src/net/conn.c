@@ -33,7 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "net.h"
 
 #define FLOW_MAX 64u
 #define STAGE_MIN 16384u
@@ -97,7 +98,7 @@ int corio_conn_open(corio_conn **out, int fd, const struct corio_conn_opts *opts
 		c->o.max_buffered = DEFAULT_MAX_BUFFERED;
 	if (!c->o.zc_threshold)
 		c->o.zc_threshold = DEFAULT_ZC_THRESHOLD;
-	c->plain = !corio__bufs_current(c->loop);
+	c->plain = !(c->loop->caps & CORIO__CAP_BUFS) || !c->loop->be->bufs->current(c->loop);
 	*out = c;
 	return 0;
 }
@@ -135,12 +136,11 @@ static void on_rx(corio_loop *loop, int res, unsigned flags, void *user)
 
 	c->st.recv_completions++;
 	if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
-		struct corio__bufnode *n = corio__bufs_node(c->rx_group, flags >> IORING_CQE_BUFFER_SHIFT);
+		struct corio__bufnode *n =
+			corio__bufgroup_take(c->rx_group, flags >> IORING_CQE_BUFFER_SHIFT);
 
 		n->len = (uint32_t)res;
 		n->off = 0;
-		if (CORIO_UNLIKELY(corio__valgrind))
-			corio__valgrind_defined(corio__bufnode_data(n), (size_t)res);
 		n->next = NULL;
 		if (c->tail)
 			c->tail->next = n;
@@ -173,16 +173,17 @@ static void on_rx(corio_loop *loop, int res, unsigned flags, void *user)
 
 static int arm(corio_conn *c)
 {
-	struct corio__bufgroup *g = corio__bufs_current(c->loop);
+	const struct corio__be_bufs *bufs = c->loop->be->bufs;
+	struct corio__bufgroup *g = bufs->current(c->loop);
 	struct io_uring_sqe sqe;
 	corio_req id;
 
 	if (c->rx_dry) {
 		/* Grow the ring only if nobody did since we found it dry. */
 		c->rx_dry = false;
-		if (g == c->rx_group && corio__bufs_grow(c->loop) < 0)
+		if (g == c->rx_group && bufs->grow(c->loop) < 0)
 			return -ENOBUFS;
-		g = corio__bufs_current(c->loop);
+		g = bufs->current(c->loop);
 	}
 	memset(&sqe, 0, sizeof(sqe));
 	io_uring_prep_recv(&sqe, c->fd, NULL, 0, 0);
@@ -413,7 +414,7 @@ static void pop_buffer(corio_conn *c)
 		c->tail = NULL;
 	c->held--;
 	c->staged_head = 0;
-	corio__bufs_put(n);
+	c->loop->be->bufs->put(n);
 }
 
 /*
@@ -562,29 +563,13 @@ static ssize_t send_zc_all(corio_conn *c, const char *p, size_t len)
 		/* Returns after the notification: the kernel is done with p. */
 		n = corio_sqe(&sqe);
 		if (n == -EOPNOTSUPP && done == 0)
-			return corio_send_all(c->fd, p, len, 0); /* e.g. AF_UNIX */
+			return corio_send_all(c->fd, p, len); /* e.g. AF_UNIX */
 		if (n < 0)
 			return n;
 		done += (size_t)n;
 		c->st.zc_sends++;
 	}
 	return (ssize_t)len;
-}
-
-bool corio__addr_loopback(const struct sockaddr_storage *ss)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
-
-		if (!memcmp(a, mapped, 12))
-			return a[12] == 127;
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-	}
-	return false;
 }
 
 /* Whether the peer is this machine. A direct descriptor has no
@@ -595,7 +580,8 @@ static bool loopback_peer(corio_conn *c)
 	socklen_t len = sizeof(ss);
 
 	if (corio_fd_is_direct(c->fd))
-		return corio__direct_loopback(c->loop, c->fd);
+		return (c->loop->caps & CORIO__CAP_DIRECT) &&
+		       c->loop->be->direct->loopback(c->loop, c->fd);
 	return !getpeername(c->fd, (struct sockaddr *)&ss, &len) && corio__addr_loopback(&ss);
 }
 
@@ -622,7 +608,7 @@ ssize_t corio_conn_write_until(corio_conn *c, const void *buf, size_t len, int64
 	if (!deadline && use_zc(c, len))
 		n = send_zc_all(c, buf, len);
 	else
-		n = corio_send_all(c->fd, buf, len, deadline);
+		n = corio_send_all_until(c->fd, buf, len, deadline);
 	if (n > 0)
 		c->st.bytes_out += (uint64_t)n;
 	return n;

@@ -7,8 +7,10 @@
  * back off until a connection closes or a timer passes (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM: the process or the system is short of something a closing
  * connection gives back), or give up (the listener itself is bad). With
- * max_conns, accepting pauses (the multishot is cancelled) at the limit and
- * resumes when a handler returns. On epoll it is an accept per connection.
+ * max_conns there is no multishot: one accept runs at a time (as on epoll),
+ * pausing at the limit until a handler returns, because a multishot cannot
+ * be bounded: the kernel accepts every connection waiting in the listen
+ * queue in one go, and cancelling it at the limit comes too late for those.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,7 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../op.h"
+#include "net.h"
 
 static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -86,7 +89,7 @@ int corio_local_port(int fd)
 	return -EAFNOSUPPORT;
 }
 
-int corio_dial_tcp(const char *host, int port, int64_t deadline)
+int corio_dial_tcp_until(const char *host, int port, int64_t deadline)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -95,6 +98,10 @@ int corio_dial_tcp(const char *host, int port, int64_t deadline)
 	err = parse_addr(host, port, &ss, &len);
 	if (err)
 		return err;
+	if (!corio__self())
+		return -EPERM;
+	if (deadline && deadline <= corio_now())
+		return -ETIMEDOUT; /* as an I/O call: no socket made */
 	fd = corio_socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
@@ -107,7 +114,12 @@ int corio_dial_tcp(const char *host, int port, int64_t deadline)
 	return fd;
 }
 
-ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
+int corio_dial_tcp(const char *host, int port)
+{
+	return corio_dial_tcp_until(host, port, 0);
+}
+
+ssize_t corio_send_all_until(int fd, const void *buf, size_t len, int64_t deadline)
 {
 	const char *p = buf;
 	size_t done = 0;
@@ -122,6 +134,27 @@ ssize_t corio_send_all(int fd, const void *buf, size_t len, int64_t deadline)
 		done += (size_t)n;
 	}
 	return (ssize_t)len;
+}
+
+ssize_t corio_send_all(int fd, const void *buf, size_t len)
+{
+	return corio_send_all_until(fd, buf, len, 0);
+}
+
+bool corio__addr_loopback(const struct sockaddr_storage *ss)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		if (!memcmp(a, mapped, 12))
+			return a[12] == 127;
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	}
+	return false;
 }
 
 /* -------------------------------------------------------- accept loop */
@@ -145,17 +178,18 @@ struct server {
 	void *arg;
 	struct corio_serve_opts o;
 	corio_loop *loop;
+	int64_t deadline; /* serve until then (0: for ever) */
 	int lfd;
-	unsigned active;    /* handlers running */
+	unsigned active; /* handlers running */
 	uint64_t accepted;
 	struct corio_serve_stats st;
-	corio_req acc;	    /* the armed multishot accept, or 0 */
-	bool acc_stopping;  /* we cancelled it (max_conns) */
-	int acc_err;	    /* the error that ended it */
-	bool direct;	    /* accepting into direct descriptors */
-	unsigned narmed;    /* direct accepts in the kernel */
+	corio_req acc;	   /* the armed multishot accept, or 0 */
+	bool acc_stopping; /* we cancelled it (max_conns) */
+	int acc_err;	   /* the error that ended it */
+	bool direct;	   /* accepting into direct descriptors */
+	unsigned narmed;   /* direct accepts in the kernel */
 	struct armed armed[ARMED];
-	corio_event kick;   /* the multishot ended, or a handler returned */
+	corio_event kick; /* the multishot ended, or a handler returned */
 };
 
 static void server_put(struct server *s)
@@ -193,7 +227,7 @@ static void start_handler(struct server *s, int fd)
 	corio_fiber *f;
 
 	s->accepted++;
-	if (corio_spawn(s->loop, &f, handler_main, (void *)(intptr_t)fd, &fo)) {
+	if (corio_spawn(&f, s->loop, handler_main, (void *)(intptr_t)fd, &fo)) {
 		corio__close_now(fd); /* no memory for a fiber: refuse this connection */
 		s->st.refused++;
 		publish(s);
@@ -209,19 +243,12 @@ static void on_accept(corio_loop *loop, int res, unsigned flags, void *user)
 {
 	struct server *s = user;
 
-	if (res >= 0) {
+	if (res >= 0)
 		start_handler(s, res);
-		if (s->o.max_conns && s->active >= s->o.max_conns && !s->acc_stopping &&
-		    (flags & IORING_CQE_F_MORE)) {
-			corio_async_cancel(loop, s->acc);
-			s->acc_stopping = true;
-		}
-	} else if (!(res == -ECANCELED && s->acc_stopping)) {
+	else if (!(res == -ECANCELED && s->acc_stopping))
 		s->acc_err = res;
-	}
 	if (!(flags & IORING_CQE_F_MORE)) {
 		s->acc = 0;
-		s->acc_stopping = false;
 		corio_event_set(&s->kick);
 		server_put(s); /* the op's reference, taken in arm_accept */
 	}
@@ -261,13 +288,18 @@ static bool full(const struct server *s)
 }
 
 /* Wait for the kick (a multishot end or a handler's return), at most until
- * @deadline. -ECANCELED when the serving fiber is cancelled. */
-static int wait_kick(struct server *s, int64_t deadline)
+ * @until (0: no limit) and the serving deadline. 0 when kicked or @until
+ * passed; -ETIMEDOUT when the serving deadline passed, -ECANCELED when the
+ * serving fiber is cancelled. */
+static int wait_kick(struct server *s, int64_t until)
 {
-	int err = corio_event_wait_until(&s->kick, deadline);
+	int64_t d = s->deadline && (!until || s->deadline < until) ? s->deadline : until;
+	int err = corio_event_wait_until(&s->kick, d);
 
 	corio_event_reset(&s->kick);
-	return err == -ETIMEDOUT ? 0 : err;
+	if (err != -ETIMEDOUT)
+		return err;
+	return s->deadline && corio_now() >= s->deadline ? -ETIMEDOUT : 0;
 }
 
 static int serve_plain(struct server *s);
@@ -301,10 +333,10 @@ static void on_accept_direct(corio_loop *loop, int res, unsigned flags, void *us
 	a->id = 0;
 	s->narmed--;
 	if (res >= 0) {
-		corio__direct_note_peer(loop, (unsigned)res, corio__addr_loopback(&a->peer));
+		loop->be->direct->note_peer(loop, (unsigned)res, corio__addr_loopback(&a->peer));
 		start_handler(s, CORIO_FD_DIRECT + res);
 	} else {
-		corio__direct_release(loop);
+		loop->be->direct->release(loop);
 		if (!(res == -ECANCELED && s->acc_stopping))
 			s->acc_err = res;
 	}
@@ -324,7 +356,7 @@ static int arm_direct(struct server *s)
 			continue;
 		if (s->o.max_conns && s->active + s->narmed >= s->o.max_conns)
 			break;
-		if (corio__direct_reserve(s->loop))
+		if (s->loop->be->direct->reserve(s->loop))
 			break; /* the table is taken: wait for a close */
 		memset(&sqe, 0, sizeof(sqe));
 		a->peer_len = sizeof(a->peer);
@@ -336,7 +368,7 @@ static int arm_direct(struct server *s)
 		id = corio_async_sqe(s->loop, &sqe, on_accept_direct, a);
 		if (id < 0) {
 			s->refs--;
-			corio__direct_release(s->loop);
+			s->loop->be->direct->release(s->loop);
 			return (int)id;
 		}
 		a->id = id;
@@ -356,8 +388,8 @@ static int accept_failed(struct server *s, int err, int64_t *backoff)
 	return back_off(s, backoff);
 }
 
-/* On io_uring: one multishot accept, or direct accepts. */
-static int serve_uring(struct server *s)
+/* Accepts armed in the kernel: one multishot accept, or direct accepts. */
+static int serve_armed(struct server *s)
 {
 	int64_t backoff = 0;
 	int err;
@@ -366,7 +398,7 @@ static int serve_uring(struct server *s)
 		if (s->direct)
 			err = arm_direct(s);
 		else
-			err = !s->acc && !full(s) ? arm_accept(s) : 0;
+			err = !s->acc ? arm_accept(s) : 0;
 		if (err)
 			return err;
 		if (s->direct && !s->narmed && !full(s))
@@ -402,7 +434,7 @@ static int serve_plain(struct server *s)
 			if (err)
 				return err;
 		}
-		fd = corio_accept(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = corio_accept_until(s->lfd, NULL, NULL, SOCK_CLOEXEC, s->deadline);
 		if (fd >= 0) {
 			backoff = 0;
 			start_handler(s, fd);
@@ -414,8 +446,8 @@ static int serve_plain(struct server *s)
 	}
 }
 
-int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
-		const struct corio_serve_opts *opts)
+int corio_serve_until(int listen_fd, corio_handler_fn handler, void *arg,
+		      const struct corio_serve_opts *opts, int64_t deadline)
 {
 	struct server *s;
 	int err;
@@ -424,6 +456,8 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 		return -EINVAL;
 	if (!corio__self())
 		return -EPERM;
+	if (deadline && deadline <= corio_now())
+		return -ETIMEDOUT; /* as an I/O call: nothing started */
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -433,13 +467,17 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 	if (opts)
 		s->o = *opts;
 	s->loop = corio__tls_loop;
+	s->deadline = deadline;
 	s->lfd = listen_fd;
 	corio_event_init(&s->kick);
-	/* Direct descriptors where the loop can have them (io_uring and
-	 * multishot accept); plain ones elsewhere, for the same handlers. */
-	s->direct = s->o.direct && !corio__direct_table(s->loop);
-	if (s->loop->be == &corio__backend_uring)
-		err = serve_uring(s);
+	/* Direct descriptors where the loop can have them; plain ones
+	 * elsewhere, for the same handlers. */
+	s->direct = s->o.direct && (s->loop->caps & CORIO__CAP_DIRECT) &&
+		    !s->loop->be->direct->setup(s->loop);
+	/* Direct accepts are single and bounded by max_conns (arm_direct); a
+	 * multishot accept would take more than max_conns off the queue. */
+	if ((s->loop->caps & CORIO__CAP_MULTISHOT) && (s->direct || !s->o.max_conns))
+		err = serve_armed(s);
 	else
 		err = serve_plain(s);
 	/* Stop accepting; the ops keep their references until their end. */
@@ -451,4 +489,10 @@ int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
 			corio_async_cancel(s->loop, s->armed[i].id);
 	server_put(s);
 	return err;
+}
+
+int corio_serve(int listen_fd, corio_handler_fn handler, void *arg,
+		const struct corio_serve_opts *opts)
+{
+	return corio_serve_until(listen_fd, handler, arg, opts, 0);
 }

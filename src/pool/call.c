@@ -5,9 +5,9 @@
  * see mpsc.h), where it wakes the waiting fiber.
  *
  * The record lives in the caller's memory, so the caller waits for the reply
- * whatever happens: cancelling the caller only stops the function from
- * starting (state PENDING -> SKIPPED); once RUNNING it completes and its
- * result comes back.
+ * whatever happens: cancelling the caller, or its deadline, only stops the
+ * function from starting (state PENDING -> SKIPPED); once RUNNING it
+ * completes and its result comes back.
  *
  * corio_call_fiber runs the function in a fiber of its own on the target,
  * so it may block; see fcall below.
@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "inbox.h"
+#include "pool.h"
 
 enum { CALL_PENDING, CALL_RUNNING, CALL_SKIPPED };
 
@@ -29,6 +30,7 @@ struct call {
 	corio_loop *caller;
 	struct corio__wait *w; /* the waiting fiber, once corio_call_wait parks */
 	_Atomic int state;
+	int skipped; /* why it was skipped: -ECANCELED or -ETIMEDOUT */
 	bool replied;
 };
 
@@ -56,10 +58,11 @@ static void call_run(void *arg)
 	corio__remote_post(c->caller, &c->r);
 }
 
-int corio_call_start(corio_call_req *cc, corio_pool *pool, unsigned k, corio_call_fn fn, void *arg)
+int corio_call_start_until(corio_call_req *cc, corio_pool *pool, unsigned k, corio_call_fn fn,
+			   void *arg, int64_t deadline)
 {
 	struct call *c = (struct call *)cc;
-	int err;
+	int me, err;
 
 	if (!cc || !fn)
 		return -EINVAL;
@@ -74,17 +77,23 @@ int corio_call_start(corio_call_req *cc, corio_pool *pool, unsigned k, corio_cal
 	err = corio__take_cancel(corio__self());
 	if (err)
 		return err;
-	if (corio_pool_current() == pool && (unsigned)corio_pool_index() == k) {
+	me = corio_pool_index();
+	if (corio_pool_current() == pool && me >= 0 && (unsigned)me == k) {
 		/* Our own loop: no message needed. */
 		atomic_store(&c->state, CALL_RUNNING);
 		c->result = fn(arg);
 		return 0;
 	}
 	c->replied = false;
-	err = corio_post(pool, k, call_run, c, 0);
+	err = corio_post_until(pool, k, call_run, c, 0, deadline);
 	if (err)
 		c->replied = true; /* nothing in flight: wait returns at once */
 	return err;
+}
+
+int corio_call_start(corio_call_req *c, corio_pool *pool, unsigned k, corio_call_fn fn, void *arg)
+{
+	return corio_call_start_until(c, pool, k, fn, arg, 0);
 }
 
 static void abort_call(struct corio__wait *w, int reason)
@@ -93,11 +102,11 @@ static void abort_call(struct corio__wait *w, int reason)
 	int expect = CALL_PENDING;
 
 	/* Stop fn from starting if it has not; the reply still comes. */
-	atomic_compare_exchange_strong(&c->state, &expect, CALL_SKIPPED);
-	(void)reason;
+	if (atomic_compare_exchange_strong(&c->state, &expect, CALL_SKIPPED))
+		c->skipped = reason;
 }
 
-int corio_call_wait(corio_call_req *cc, void **result)
+int corio_call_wait_until(corio_call_req *cc, void **result, int64_t deadline)
 {
 	struct call *c = (struct call *)cc;
 	corio_fiber *f = corio__self();
@@ -111,32 +120,47 @@ int corio_call_wait(corio_call_req *cc, void **result)
 			return -EPERM;
 		if (corio__take_cancel(f))
 			abort_call(&w, -ECANCELED);
+		else if (deadline && deadline <= corio_now())
+			abort_call(&w, -ETIMEDOUT);
 		c->w = &w;
 		while (!c->replied) {
 			c->caller->remote_waiters++;
-			corio__park(&w, 0);
+			corio__park(&w, deadline);
 			c->caller->remote_waiters--;
+			deadline = 0; /* it fired, or the reply came */
 		}
 		c->w = NULL;
 	}
 	if (atomic_load(&c->state) == CALL_SKIPPED)
-		return -ECANCELED;
+		return c->skipped;
 	if (result)
 		*result = c->result;
 	return 0;
 }
 
-int corio_call(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg, void **result)
+int corio_call_wait(corio_call_req *c, void **result)
+{
+	return corio_call_wait_until(c, result, 0);
+}
+
+int corio_call_until(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg, void **result,
+		     int64_t deadline)
 {
 	corio_call_req c;
-	int err = corio_call_start(&c, pool, k, fn, arg);
+	int err = corio_call_start_until(&c, pool, k, fn, arg, deadline);
 
 	if (err)
 		return err;
-	return corio_call_wait(&c, result);
+	return corio_call_wait_until(&c, result, deadline);
 }
 
-int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results)
+int corio_call(corio_pool *pool, unsigned k, corio_call_fn fn, void *arg, void **result)
+{
+	return corio_call_until(pool, k, fn, arg, result, 0);
+}
+
+int corio_call_all_until(corio_pool *pool, corio_call_fn fn, void *arg, void **results,
+			 int64_t deadline)
 {
 	unsigned n = corio_pool_size(pool);
 	corio_call_req *calls;
@@ -159,7 +183,7 @@ int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results
 			results[i] = NULL;
 		if (!corio_pool_loop(pool, i))
 			continue;
-		e = corio_call_start(&calls[i], pool, i, fn, arg);
+		e = corio_call_start_until(&calls[i], pool, i, fn, arg, deadline);
 		if (e == 0)
 			started[i] = true;
 		else if (e != -EINVAL && !err)
@@ -168,13 +192,18 @@ int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results
 	for (unsigned i = 0; i < n; i++) {
 		if (!started[i])
 			continue;
-		e = corio_call_wait(&calls[i], results ? &results[i] : NULL);
+		e = corio_call_wait_until(&calls[i], results ? &results[i] : NULL, deadline);
 		if (e && !err)
 			err = e;
 	}
 	free(calls);
 	free(started);
 	return err;
+}
+
+int corio_call_all(corio_pool *pool, corio_call_fn fn, void *arg, void **results)
+{
+	return corio_call_all_until(pool, fn, arg, results, 0);
 }
 
 /* ---------------------------------------------------- calls in a fiber */
@@ -248,7 +277,7 @@ static void fcall_start(void *arg)
 		fcall_end(c); /* cancelled before it started: fn never runs */
 		return;
 	}
-	c->err = corio_spawn(NULL, &c->fiber, fcall_fiber, c, &o);
+	c->err = corio_spawn(&c->fiber, NULL, fcall_fiber, c, &o);
 	if (c->err) {
 		fcall_end(c);
 		return;
@@ -312,7 +341,7 @@ int corio_call_fiber_until(corio_pool *pool, unsigned k, corio_call_fn fn, void 
 	c.fn = fn;
 	c.arg = arg;
 	atomic_init(&c.st, 0);
-	err = corio_post(pool, k, fcall_start, &c, 0);
+	err = corio_post_until(pool, k, fcall_start, &c, 0, deadline);
 	if (err)
 		return err;
 	corio__xwait_park(&c.x, deadline);

@@ -24,7 +24,9 @@
 #ifndef CORIO_MPSC_H
 #define CORIO_MPSC_H
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CORIO__CACHELINE 64

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "../sync.h"
+#include "inbox.h"
 
 /* -------------------------------------------------------- spinlock, queue */
 
@@ -223,7 +224,7 @@ void corio_xsem_post(corio_xsem *sem)
 		corio__xwait_deliver(x, 0); /* the permit goes straight to it */
 }
 
-int corio_xsem_trywait(corio_xsem *sem)
+int corio_xsem_try_wait(corio_xsem *sem)
 {
 	struct xsem *s = (struct xsem *)sem;
 	int err = -EAGAIN;

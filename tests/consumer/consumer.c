@@ -40,10 +40,10 @@ static void *client(void *arg)
 	size_t got = 0;
 
 	(void)arg;
-	if (lfd < 0 || corio_spawn(NULL, &srv, serve, (void *)(intptr_t)lfd, NULL))
+	if (lfd < 0 || corio_spawn(&srv, NULL, serve, (void *)(intptr_t)lfd, NULL))
 		return (void *)1;
-	fd = corio_dial_tcp("127.0.0.1", corio_local_port(lfd), deadline);
-	if (fd >= 0 && corio_send_all(fd, msg, sizeof(msg), deadline) == (ssize_t)sizeof(msg)) {
+	fd = corio_dial_tcp_until("127.0.0.1", corio_local_port(lfd), deadline);
+	if (fd >= 0 && corio_send_all_until(fd, msg, sizeof(msg), deadline) == (ssize_t)sizeof(msg)) {
 		while (got < sizeof(msg)) {
 			ssize_t n = corio_recv_until(fd, buf + got, sizeof(buf) - got, 0, deadline);
 
