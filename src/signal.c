@@ -78,7 +78,11 @@ int corio_signal_wait_until(const sigset_t *set, struct signalfd_siginfo *info,
 		if (res < 0)
 			break;
 	}
-	close(fd);
+	/* Through the loop, not close(2): the epoll backend registered the fd
+	 * for the poll, and a record left behind would make the next signalfd,
+	 * likely given the same number, look registered already (no event
+	 * would ever come for it). */
+	corio_close(fd);
 	return res;
 }
 
