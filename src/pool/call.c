@@ -334,6 +334,11 @@ int corio_call_fiber_until(corio_pool *pool, unsigned k, corio_call_fn fn, void 
 	} else if (corio__tls_loop) {
 		return -EPERM; /* a loop's own stack must not wait */
 	}
+	if (deadline && deadline <= corio_now()) {
+		if (result)
+			*result = NULL;
+		return -ETIMEDOUT; /* past: start nothing */
+	}
 	memset(&c, 0, sizeof(c));
 	corio__xwait_init(&c.x, fcall_abort);
 	c.pool = pool;
