@@ -406,6 +406,78 @@ static void poll_calls(void **state)
 	t_run(poll_body, NULL);
 }
 
+/* ------------------------------------------- end of stream behind data */
+
+/*
+ * The peer sends and half-closes at once, and both are queued on the
+ * reader's socket before its loop looks (on epoll: one event carrying
+ * EPOLLIN and EPOLLRDHUP, and no edge after it). The recv after a short
+ * one must see the end of stream instead of waiting for an edge that never
+ * comes; a MSG_WAITALL recv must return what it gathered. The reader gets a
+ * bounded number of loop turns, none of which waits: everything it needs is
+ * in its socket, so a reader still parked after them is a lost wake.
+ */
+struct eos {
+	int flags;
+	ssize_t want[4]; /* what each recv returns, up to the end (0) */
+	bool done;
+};
+
+static int eos_fd;
+
+static void *eos_reader(void *arg)
+{
+	struct eos *t = arg;
+	char buf[256];
+	size_t len = t->flags & MSG_WAITALL ? 200 : 64;
+
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(corio_recv(eos_fd, buf, len, t->flags), t->want[i]);
+		if (!t->want[i])
+			break;
+	}
+	t->done = true;
+	return NULL;
+}
+
+static void *eos_body(void *arg)
+{
+	struct eos *t = arg;
+	struct pollfd pfd = {.events = POLLRDHUP};
+	char data[100];
+	corio_fiber *r;
+	int c, turns = 0;
+
+	t_tcp_pair(&c, &eos_fd);
+	r = t_spawn(eos_reader, t);
+	t_turns(2); /* the reader waits in its first recv (nothing sent) */
+	assert_false(t->done);
+	t_fill(data, sizeof(data), 3);
+	assert_int_equal(send(c, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	assert_int_equal(shutdown(c, SHUT_WR), 0);
+	/* Blocks this thread, so the loop cannot look at the socket before
+	 * the FIN is queued behind the data. */
+	pfd.fd = eos_fd;
+	assert_int_equal(poll(&pfd, 1, -1), 1);
+	while (!t->done && turns++ < 1000)
+		assert_int_equal(corio_yield(), 0);
+	assert_true(t->done);
+	t_join(r);
+	close(c);
+	close(eos_fd);
+	return NULL;
+}
+
+static void eof_after_short_recv(void **state)
+{
+	struct eos plain = {.flags = 0, .want = {64, 36, 0}};
+	struct eos waitall = {.flags = MSG_WAITALL, .want = {100, 0}};
+
+	(void)state;
+	t_run(eos_body, &plain);
+	t_run(eos_body, &waitall);
+}
+
 /* ----------------------------------------------- volume and fan-in */
 
 #define BIG (8u << 20)
@@ -552,6 +624,7 @@ int main(void)
 		cmocka_unit_test(udp),
 		cmocka_unit_test(recv_flags),
 		cmocka_unit_test(poll_calls),
+		cmocka_unit_test(eof_after_short_recv),
 		cmocka_unit_test(large_transfer),
 		cmocka_unit_test(many_connections),
 	};

@@ -101,6 +101,7 @@ struct efd {
 	bool owned;	 /* a dup made by corio_close for the waiters; closed with them */
 	int8_t stream;	 /* a SOCK_STREAM socket: 1, not: 0, not known yet: -1 */
 	bool drained;	 /* a recv came back short since the last read event */
+	bool hup;	 /* EPOLLRDHUP, EPOLLHUP or EPOLLERR seen: never drained (note_recv) */
 };
 
 struct ep {
@@ -182,6 +183,7 @@ static void efd_reset(struct efd *e)
 	e->owned = false;
 	e->stream = -1;
 	e->drained = false;
+	e->hup = false;
 }
 
 /* The record of @fd, made if needed; NULL only when out of memory. */
@@ -389,9 +391,11 @@ static bool byte_stream(struct corio__op *op)
  * the whole length has moved, and on EOF, an error or a cancellation
  * returns what moved so far; we do the same. A short transfer on a stream
  * socket means the socket buffer was drained (or filled), so waiting for
- * the next edge is safe without trying again first.
+ * the next edge is safe without trying again first; except for a recv on
+ * a socket whose hang-up or error was reported already (@hup, see
+ * note_recv), which must try again to find the end of stream.
  */
-static int do_recv_send(struct corio__op *op)
+static int do_recv_send(struct corio__op *op, bool hup)
 {
 	struct op_priv *p = P(op);
 	char *buf = (char *)(uintptr_t)op->sqe.addr;
@@ -399,6 +403,7 @@ static int do_recv_send(struct corio__op *op)
 	int flags = (int)op->sqe.msg_flags | MSG_DONTWAIT;
 	ssize_t r;
 
+again:
 	if (op->sqe.opcode == IORING_OP_RECV)
 		r = recv(op->sqe.fd, buf + p->done, len - p->done, flags);
 	else if (op->sqe.addr_len)
@@ -410,8 +415,11 @@ static int do_recv_send(struct corio__op *op)
 		return neg_errno(r);
 	if (r > 0) {
 		p->done += (size_t)r;
-		if (p->done < len && byte_stream(op))
+		if (p->done < len && byte_stream(op)) {
+			if (hup && op->sqe.opcode == IORING_OP_RECV)
+				goto again;
 			return -EAGAIN;
+		}
 		return (int)p->done;
 	}
 	if (r < 0 && errno == EAGAIN)
@@ -507,8 +515,9 @@ static int do_connect_again(struct corio__op *op)
 /* What io_uring's poll reports beyond the events asked for. */
 #define POLL_ALWAYS (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP)
 
-/* One nonblocking attempt; -EAGAIN: wait for readiness. */
-static int attempt(struct corio__op *op)
+/* One nonblocking attempt; -EAGAIN: wait for readiness. @e: the fd's
+ * record, if it has one. */
+static int attempt(struct corio__op *op, const struct efd *e)
 {
 	struct io_uring_sqe *s = &op->sqe;
 	int flags = (int)s->msg_flags | MSG_DONTWAIT;
@@ -516,7 +525,7 @@ static int attempt(struct corio__op *op)
 	switch (s->opcode) {
 	case IORING_OP_RECV:
 	case IORING_OP_SEND:
-		return do_recv_send(op);
+		return do_recv_send(op, e && e->hup);
 	case IORING_OP_RECVMSG:
 		return neg_errno(recvmsg(s->fd, (struct msghdr *)(uintptr_t)s->addr, flags));
 	case IORING_OP_SENDMSG:
@@ -664,7 +673,10 @@ static bool no_wait(const struct corio__op *op)
  * recv need not try first (it would get EAGAIN: one system call for
  * nothing per message in a request-reply exchange). Not for datagrams or
  * records, where short means one message of several, nor at end of stream,
- * which raises no further edge.
+ * which raises no further edge: once an event has said the peer hung up or
+ * the socket has an error (e->hup, kept until the record is reset for a new
+ * file), the FIN or the error is queued behind the data, and the recv after
+ * a short one must try, or it would wait for an edge that never comes.
  */
 static bool plain_recv(const struct corio__op *op)
 {
@@ -683,7 +695,7 @@ static void note_recv(struct efd *e, const struct corio__op *op, int res)
 		e->stream = getsockopt(e->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
 			    type == SOCK_STREAM;
 	}
-	e->drained = e->stream;
+	e->drained = e->stream && !e->hup;
 }
 
 /* Readiness ops: behind earlier waiters, or try now. */
@@ -698,7 +710,7 @@ static void start_ready(corio_loop *loop, struct corio__op *op)
 		wait_on(loop, op);
 		return;
 	}
-	res = attempt(op);
+	res = attempt(op, e);
 	note_recv(e, op, res);
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
@@ -746,7 +758,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 		wait_on(loop, op);
 		return;
 	}
-	res = attempt(op);
+	res = attempt(op, e);
 	if (res == RES_NEED_PLAIN) {
 		/* No RWF_NOWAIT for this file (a tty, say): readiness, then
 		 * the plain call (do_rw_stream), if epoll can wait on it.
@@ -764,7 +776,7 @@ static void start_rw(corio_loop *loop, struct corio__op *op)
 			return;
 		}
 		P(op)->flags |= F_PLAIN;
-		res = attempt(op);
+		res = attempt(op, e);
 	}
 	if (res == -EAGAIN && !no_wait(op))
 		wait_on(loop, op);
@@ -1097,13 +1109,13 @@ static bool retry(struct ep *b, struct efd *e, struct corio_list *q)
 
 	while ((n = q->next) != q) {
 		struct corio__op *op = corio__container_of(n, struct corio__op, link);
-		int res = attempt(op);
+		int res = attempt(op, e);
 
 		if (res == RES_NEED_PLAIN) {
 			/* Queued behind others before it could find out; the
 			 * fd is registered, so poll tells the truth about it. */
 			P(op)->flags |= F_PLAIN;
-			res = attempt(op);
+			res = attempt(op, e);
 		}
 
 		if (res == -EAGAIN)
@@ -1142,6 +1154,8 @@ static void on_event(struct ep *b, int fd, uint32_t ev)
 
 	if (!e)
 		return; /* a number we no longer track */
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		e->hup = true;
 	if (ev & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		e->drained = false;
 		moved |= retry(b, e, &e->q[Q_READ]);
