@@ -50,13 +50,27 @@ struct bench {
 	uint64_t work_rounds, work_sink;
 };
 
+/* A flag of @b set on one thread and waited for on another. */
+static void raise_flag(struct bench *b, bool *flag)
+{
+	pthread_mutex_lock(&b->lock);
+	*flag = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void wait_flag(struct bench *b, const bool *flag)
+{
+	pthread_mutex_lock(&b->lock);
+	while (!*flag)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
 static void finish(struct bench *b)
 {
 	b->t1 = corio_now();
-	pthread_mutex_lock(&b->lock);
-	b->done = true;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
+	raise_flag(b, &b->done);
 }
 
 static void on_msg(void *arg)
@@ -120,10 +134,7 @@ static void *worker(void *arg)
 	struct bench *b = arg;
 	uint64_t x = 88172645463325252ull;
 
-	pthread_mutex_lock(&b->lock);
-	b->worker_up = true;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
+	raise_flag(b, &b->worker_up);
 	while (b->received < b->n) {
 		for (int i = 0; i < 400; i++) {
 			x ^= x << 13;
@@ -213,18 +224,12 @@ int main(int argc, char **argv)
 		/* The worker runs before the first message is sent. */
 		if (corio_post(b.pool, 1, start_worker, &b, 0))
 			abort();
-		pthread_mutex_lock(&b.lock);
-		while (!b.worker_up)
-			pthread_cond_wait(&b.cond, &b.lock);
-		pthread_mutex_unlock(&b.lock);
+		wait_flag(&b, &b.worker_up);
 	}
 	snapshot(&b, before);
 	if (corio_post(b.pool, 0, start, &b, 0))
 		abort();
-	pthread_mutex_lock(&b.lock);
-	while (!b.done)
-		pthread_cond_wait(&b.cond, &b.lock);
-	pthread_mutex_unlock(&b.lock);
+	wait_flag(&b, &b.done);
 	snapshot(&b, after);
 	corio_pool_destroy(b.pool);
 	for (int k = 0; k < 2; k++) {

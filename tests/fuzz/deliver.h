@@ -21,15 +21,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "corio.h"
-
-#define FUZZ_CHECK(x)                                                                       \
-	do {                                                                                \
-		if (!(x)) {                                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
 
 /* A loop as the config byte says: bit 0 epoll, bit 1 tiny receive buffers
  * (io_uring: 256 bytes, 8 of them at first, at most 16). NULL if the

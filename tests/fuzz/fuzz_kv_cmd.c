@@ -33,17 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(x)                                                                  \
-	do {                                                                      \
-		if (!(x)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                  \
-		}                                                                 \
-	} while (0)
 
 #define NKEYS 6
 #define MAXARGS 16
@@ -110,7 +104,7 @@ static void m_set(int k, const char *v, size_t len)
 {
 	char *p = malloc(len ? len : 1);
 
-	CHECK(p);
+	FUZZ_CHECK(p);
 	memcpy(p, v, len);
 	free(model[k].val);
 	model[k].val = p;
@@ -132,7 +126,7 @@ static void put(struct out *o, const void *p, size_t n)
 	if (o->cap - o->len < n) {
 		o->cap = (o->len + n) * 2 + 64;
 		o->p = realloc(o->p, o->cap);
-		CHECK(o->p);
+		FUZZ_CHECK(o->p);
 	}
 	memcpy(o->p + o->len, p, n);
 	o->len += n;
@@ -158,6 +152,15 @@ static void put_bulk(struct out *o, const char *p, size_t n)
 	puts_(o, "\r\n");
 }
 
+/* A GET's reply: the value, or nil. */
+static void put_value(struct out *o, const struct mkey *e)
+{
+	if (e)
+		put_bulk(o, e->val, e->len);
+	else
+		puts_(o, "$-1\r\n");
+}
+
 static void put_err(struct out *o, const char *e)
 {
 	puts_(o, "-");
@@ -177,7 +180,7 @@ struct cmd {
 
 static void arg(struct cmd *c, const char *a)
 {
-	CHECK(c->argc < MAXARGS);
+	FUZZ_CHECK(c->argc < MAXARGS);
 	c->argv[c->argc++] = a;
 }
 
@@ -271,12 +274,8 @@ static void run_set(struct prog *g, struct cmd *c, struct out *o, bool oom)
 		return;
 	}
 	e = m_find(k);
-	if (get) {
-		if (e)
-			put_bulk(o, e->val, e->len);
-		else
-			puts_(o, "$-1\r\n");
-	}
+	if (get)
+		put_value(o, e);
 	if ((nx && e) || (xx && !e)) {
 		if (!get)
 			puts_(o, "$-1\r\n");
@@ -431,11 +430,7 @@ static bool next_cmd(struct prog *g, struct cmd *c, struct out *o, bool oom)
 	switch (op) {
 	case 0:
 		arg(c, "GET");
-		e = m_find(key_arg(g, c));
-		if (e)
-			put_bulk(o, e->val, e->len);
-		else
-			puts_(o, "$-1\r\n");
+		put_value(o, m_find(key_arg(g, c)));
 		break;
 	case 1:
 		arg(c, "SET");
@@ -466,13 +461,8 @@ static bool next_cmd(struct prog *g, struct cmd *c, struct out *o, bool oom)
 		arg(c, "MGET");
 		n = 1 + take(g) % 4;
 		put_int(o, '*', n);
-		for (unsigned i = 0; i < n; i++) {
-			e = m_find(key_arg(g, c));
-			if (e)
-				put_bulk(o, e->val, e->len);
-			else
-				puts_(o, "$-1\r\n");
-		}
+		for (unsigned i = 0; i < n; i++)
+			put_value(o, m_find(key_arg(g, c)));
 		break;
 	case 9: {
 		int ks[3];
@@ -565,15 +555,15 @@ static struct kv_server *server(unsigned nshards)
 	if (s)
 		return s;
 	s = aligned_alloc(_Alignof(struct kv_server), sizeof(*s));
-	CHECK(s);
+	FUZZ_CHECK(s);
 	memset(s, 0, sizeof(*s));
-	CHECK(kv_config_init(&s->cfg, NULL) == 0);
+	FUZZ_CHECK(kv_config_init(&s->cfg, NULL) == 0);
 	s->nshards = nshards;
 	s->shards = calloc(nshards, sizeof(*s->shards));
-	CHECK(s->shards);
+	FUZZ_CHECK(s->shards);
 	for (unsigned i = 0; i < nshards; i++) {
 		s->shards[i] = calloc(1, sizeof(*s->shards[i]));
-		CHECK(s->shards[i] && kv_store_init(&s->shards[i]->store) == 0);
+		FUZZ_CHECK(s->shards[i] && kv_store_init(&s->shards[i]->store) == 0);
 		s->shards[i]->srv = s;
 		s->shards[i]->index = i;
 	}
@@ -645,7 +635,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kv_hash_seed(0x1234567);
 	reset(s, &st);
 	now = 1000000;
-	CHECK(kv_batch_init(&b, s));
+	FUZZ_CHECK(kv_batch_init(&b, s));
 	resp_init(&p, &s->lim);
 	while (g.i < g.n) {
 		struct out want = {0}, wire = {0};
@@ -662,17 +652,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (off < wire.len) {
 			ssize_t r = resp_parse(&p, wire.p + off, wire.len - off);
 
-			CHECK(r > 0);
+			FUZZ_CHECK(r > 0);
 			off += (size_t)r;
-			CHECK(kv_batch_add(&b, &p));
+			FUZZ_CHECK(kv_batch_add(&b, &p));
 		}
-		CHECK(b.ncmds == ncmds);
+		FUZZ_CHECK(b.ncmds == ncmds);
 		kv_batch_run_here(&b);
 		err = kv_batch_reply(&b);
 		if (st.obuf_hard && want.len > st.obuf_hard) {
-			CHECK(err == -ENOBUFS);
+			FUZZ_CHECK(err == -ENOBUFS);
 		} else {
-			CHECK(err == 0);
+			FUZZ_CHECK(err == 0);
 			if (exact && (b.out.len != want.len ||
 				      (want.len && memcmp(b.out.p, want.p, want.len)))) {
 				dump("commands", wire.p, wire.len);
@@ -684,9 +674,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (unsigned i = 0; i < s->nshards; i++) {
 			const struct kv_store *kst = &s->shards[i]->store;
 
-			CHECK(kv_store_check(kst));
+			FUZZ_CHECK(kv_store_check(kst));
 			if (lru)
-				CHECK(kst->mem <= st.maxmemory / s->nshards || kst->count == 0);
+				FUZZ_CHECK(kst->mem <= st.maxmemory / s->nshards || kst->count == 0);
 		}
 		free(want.p);
 		free(wire.p);
