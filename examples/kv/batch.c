@@ -146,22 +146,24 @@ static bool obuf_over(struct kv_batch *b, size_t bytes)
 int kv_batch_reply(struct kv_batch *b)
 {
 	size_t total = 0;
+	bool over = false;
 
 	for (unsigned s = 0; s < b->srv->nshards; s++) {
 		const struct kv_part *p = &b->parts[s];
 
 		if (p->rbuf.oom)
 			return -ENOMEM;
-		if (p->over)
-			return -ENOBUFS;
+		over |= p->over;
 		total += p->rbuf.len;
 	}
 	/* Checked before assembling too, so that the copy is never made. */
-	if (b->obuf_hard && total > b->obuf_hard)
+	b->obuf_bytes = total;
+	if (over || (b->obuf_hard && total > b->obuf_hard))
 		return -ENOBUFS;
 	for (uint32_t i = 0; i < b->ncmds; i++)
 		kv_reply(b, &b->cmds[i]);
 	if (b->out.oom)
 		return -ENOMEM;
+	b->obuf_bytes = b->out.len;
 	return obuf_over(b, b->out.len) ? -ENOBUFS : 0;
 }

@@ -236,6 +236,7 @@ struct kv_batch {
 	size_t obuf_hard, obuf_soft;
 	unsigned obuf_secs;
 	int64_t soft_since;	    /* over the soft limit since (ms); 0: not */
+	size_t obuf_bytes;	    /* the replies that passed the limit (for the log) */
 	_Atomic(size_t) obuf_total; /* replies of all parts, in steps (kv_exec_part) */
 };
 

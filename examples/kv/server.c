@@ -145,8 +145,7 @@ static void obuf_close(struct conn *cn)
 	fprintf(stderr,
 		"kv: client %s closed for overcoming of output buffer limits: %zu bytes of "
 		"replies (client-output-buffer-limit normal %zu %zu %u)\n",
-		peer, b->out.len ? b->out.len : (size_t)atomic_load(&b->obuf_total), b->obuf_hard,
-		b->obuf_soft, b->obuf_secs);
+		peer, b->obuf_bytes, b->obuf_hard, b->obuf_soft, b->obuf_secs);
 }
 
 /* Serve one connection until it ends, errs or quits. */
@@ -239,17 +238,21 @@ static void conn_main(int fd, void *arg)
 	}
 	/* maxclients, as Redis: past it the client is told, then closed. */
 	if (atomic_fetch_add_explicit(&srv->nclients, 1, memory_order_relaxed) >= max) {
+		/* Counted as a client only while it is one. */
+		atomic_fetch_sub_explicit(&srv->nclients, 1, memory_order_relaxed);
 		home->rejected++;
 		corio_conn_write(cn.c, full, sizeof(full) - 1);
-	} else if (kv_batch_init(&cn.b, srv)) {
-		home->clients++;
-		home->conns_total++;
-		resp_init(&cn.parser, &srv->lim);
-		conn_loop(&cn);
-		resp_free(&cn.parser);
-		home->clients--;
+	} else {
+		if (kv_batch_init(&cn.b, srv)) {
+			home->clients++;
+			home->conns_total++;
+			resp_init(&cn.parser, &srv->lim);
+			conn_loop(&cn);
+			resp_free(&cn.parser);
+			home->clients--;
+		}
+		atomic_fetch_sub_explicit(&srv->nclients, 1, memory_order_relaxed);
 	}
-	atomic_fetch_sub_explicit(&srv->nclients, 1, memory_order_relaxed);
 	kv_batch_free(&cn.b);
 	corio_conn_close(cn.c);
 }
