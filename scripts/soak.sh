@@ -79,7 +79,9 @@ send_and_go() {
 
 kv_cmd() { echo "$build/examples/kv/kv -a 127.0.0.1 -p 0 -t 2"; }
 
-kv_backend() { redis-cli -p "$port" info corio 2>/dev/null | sed -n 's/^backend:\([^\r]*\).*/\1/p'; }
+kv_backend() {
+	redis-cli -p "$port" info corio 2>/dev/null | sed -n 's/^backend:\([^\r]*\).*/\1/p'
+}
 
 kv_load() {
 	while running; do
@@ -126,7 +128,9 @@ http_load() {
 		out=$(timeout 60 wrk -t1 -c"$c" -d3s --timeout 10s "http://127.0.0.1:$port/" 2>&1)
 		echo "$out" >>"$dir/load.log"
 		grep -q "requests in" <<<"$out" || fail "wrk -c$c: no result"
-		! grep -qE "Non-2xx|Socket errors" <<<"$out" || fail "wrk -c$c: $(grep -E 'Non-2xx|Socket errors' <<<"$out")"
+		if grep -qE "Non-2xx|Socket errors" <<<"$out"; then
+			fail "wrk -c$c: $(grep -E 'Non-2xx|Socket errors' <<<"$out")"
+		fi
 		echo run >>"$dir/runs"
 	done
 }
@@ -193,6 +197,9 @@ echo_kill() {
 
 # --------------------------------------------------------------- a run
 
+# lines FILE: lines of $dir/FILE (0 if none)
+lines() { cat "$dir/$1" 2>/dev/null | wc -l; }
+
 # lowest VALUES...: the smallest number
 lowest() { printf '%s\n' "$@" | sort -n | head -1; }
 
@@ -210,7 +217,11 @@ soak_one() {
 		port=$(sed -n 's/^listening on \(.*:\)\{0,1\}\([0-9]*\)$/\2/p' "$dir/server.out")
 		[ -n "$port" ] || sleep 0.05
 	done
-	[ -n "$port" ] || { echo "FAIL  $srv.$be: did not start: $(cat "$dir/server.log")"; failed=1; return; }
+	if [ -z "$port" ]; then
+		echo "FAIL  $srv.$be: did not start: $(cat "$dir/server.log")"
+		failed=1
+		return
+	fi
 	want=io_uring
 	[ "$be" = epoll ] && want=epoll
 	for ((i = 0; i < 100; i++)); do
@@ -271,8 +282,9 @@ soak_one() {
 	fi
 	pid=""
 	# Anything the server said beyond its start and stop lines is news.
-	grep -vE '^(listening on|http: serving on|echo: serving on|http_server: [0-9]+ threads|kv: SIGTERM, stopping|echo: Terminated, stopping|http_server: Terminated, stopping)' \
-		"$dir/server.log" >"$dir/unexpected" || true
+	local expected='^(listening on|(http|echo): serving on|http_server: [0-9]+ threads'
+	expected+='|kv: SIGTERM, stopping|(echo|http_server): Terminated, stopping)'
+	grep -vE "$expected" "$dir/server.log" >"$dir/unexpected" || true
 	[ -s "$dir/unexpected" ] && fail "the server logged: $(head -3 "$dir/unexpected")"
 	n=${#s_rss[@]}
 	local growth="growth not checked ($n samples after the warm-up)"
@@ -287,7 +299,9 @@ soak_one() {
 		[ "$f1" -le $((f0 + 8)) ] || fail "descriptors keep growing: $growth"
 	fi
 	local summary
-	summary="$srv.$be: ${SOAK_TIME}s, $(wc -l <"$dir/samples" 2>/dev/null || echo 0) samples, $growth, fds at start $base_fds; load runs $(wc -l <"$dir/runs" 2>/dev/null || echo 0), connections sent to and left $(wc -l <"$dir/churn" 2>/dev/null || echo 0), killed runs $(wc -l <"$dir/kills" 2>/dev/null || echo 0)"
+	summary="$srv.$be: ${SOAK_TIME}s, $(lines samples) samples, $growth, fds at start $base_fds;"
+	summary+=" load runs $(lines runs), connections sent to and left $(lines churn),"
+	summary+=" killed runs $(lines kills)"
 	if [ -s "$dir/failures" ]; then
 		echo "FAIL  $summary"
 		sort "$dir/failures" | uniq -c | head -20 | sed 's/^/      /'

@@ -153,7 +153,11 @@ check_backends() {
     [[ $name == corio* ]] || continue
     want=io_uring
     [[ $name == *epoll* ]] && want=epoll
-    if declare -F server_backend >/dev/null; then got=$(server_backend "$name"); else got=$(log_backend "$name"); fi
+    if declare -F server_backend >/dev/null; then
+      got=$(server_backend "$name")
+    else
+      got=$(log_backend "$name")
+    fi
     [ "$got" = "$want" ] ||
       die "server '$name' runs on '${got:-unknown}', not $want: its figures would not count"
     log "$name: backend $got (checked)"
