@@ -133,6 +133,8 @@ int main(int argc, char **argv)
 	}
 	printf("listening on %d\n", corio_local_port(lfd));
 	fflush(stdout);
+	/* Which backend serves: scripts check it before a figure counts. */
+	fprintf(stderr, "echo: serving on %s\n", corio_loop_backend(loop));
 	err = corio_loop_run(loop);
 	if (err)
 		fprintf(stderr, "echo: loop: %s\n", strerror(-err));
