@@ -13,10 +13,17 @@
 #                ThreadSanitizer build (clang), each on both backends
 #                (io_uring and epoll; the documentation's C blocks among
 #                them, the installed-library program in the normal build
-#                only), the test programs under valgrind (memcheck), then
-#                every fuzz target for FUZZ_TIME seconds (clang, libFuzzer)
+#                only), the test programs under valgrind
+#                (memcheck), every fuzz target (FUZZ_TIME seconds in all,
+#                clang, libFuzzer), then a one-minute soak of the servers
 #   make test-valgrind
 #                just the valgrind part (about 2 minutes on 2 cores)
+#   make soak    kv, http and echo on both backends under mixed load, SOAK_TIME
+#                seconds each (default 600: an hour in all), watching memory and
+#                descriptors (scripts/soak.sh); `make test` runs a 1-minute one
+#   make fuzz-long
+#                every fuzz target for FUZZ_TIME seconds in all (default 3600),
+#                new inputs merged into tests/fuzz/corpus/
 #   make bench   build and run the benchmarks against their peers
 #   make install PREFIX=/usr/local
 #
@@ -28,7 +35,8 @@ ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_TIME ?= 20
+FUZZ_TIME ?= 60
+SOAK_TIME ?= 600
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 # In a build directory: where io_uring works, a .uring test must not skip
@@ -36,7 +44,7 @@ CMAKE_FLAGS ?=
 NO_SKIP = CORIO_TEST_NO_SKIP=$$(tests/uring_probe && echo uring)
 
 .PHONY: all deps build run check test test-plain test-asan test-clang test-tsan test-fuzz \
-	test-valgrind bench install clean
+	test-valgrind test-soak soak fuzz-long bench install clean
 
 all: build
 
@@ -51,7 +59,7 @@ run: build
 	@echo "KV server on 127.0.0.1:6380, all cores (Ctrl-C stops it); try: redis-cli -p 6380"
 	@$(BUILD)/examples/kv/kv -a 127.0.0.1 -p 6380
 
-test: test-plain test-asan test-clang test-tsan test-valgrind test-fuzz
+test: test-plain test-asan test-clang test-tsan test-valgrind test-fuzz test-soak
 
 # The plain build's tests need only the build packages (the few that use
 # test tools skip, loudly, where those are missing).
@@ -88,9 +96,27 @@ test-tsan:
 	@cmake --build $(TSAN_BUILD) -j$(JOBS)
 	@cd $(TSAN_BUILD) && $(NO_SKIP) ctest -j$(JOBS) --output-on-failure
 
+# FUZZ_TIME is the budget of all targets together, split evenly.
 test-fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+fuzz-long:
+	@scripts/deps.sh test
+	@FUZZ_MERGE=1 scripts/fuzz.sh $(FUZZ_BUILD) $(if $(filter file,$(origin FUZZ_TIME)),3600,$(FUZZ_TIME))
+
+# The soak, short (about a minute in all), and in full.
+test-soak:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@SOAK_TIME=8 SOAK_INTERVAL=2 SOAK_WARMUP=2 scripts/soak.sh $(BUILD) 2>/dev/null
+
+soak:
+	@scripts/deps.sh test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@SOAK_TIME=$(SOAK_TIME) scripts/soak.sh $(BUILD)
 
 test-valgrind:
 	@scripts/deps.sh test

@@ -1,15 +1,21 @@
 /*
  * Messages between two loops of a pool, pinned to two CPUs.
  *
- *   pool_bench oneway   N  [poll|interrupt]   one-way throughput: a fiber on
- *                          loop 0 posts N messages to loop 1 as fast as it can
+ *   pool_bench oneway   N  [poll|interrupt|working]   one-way throughput: a
+ *                          fiber on loop 0 posts N messages to loop 1 as fast
+ *                          as it can
  *   pool_bench roundtrip N [poll|interrupt]   a fiber on loop 0 calls loop 1
  *                          N times (corio_call of an empty function)
  *
- * The mode: poll (busy: the loops never sleep, so no message needs a wake)
- * or interrupt (they sleep when idle, so every message of a round trip must
- * wake its target). For oneway it is loop 1's mode (the sender is busy
- * anyway); for roundtrip both loops'. Prints one line:
+ * The mode: poll (busy: the loops never sleep, so no message needs a wake,
+ * by construction), interrupt (they sleep when idle, so every message of a
+ * round trip must wake its target), or, for oneway, working: loop 1 in
+ * interrupt mode with a fiber that computes (about a microsecond at a
+ * time) and yields, so that the loop is busy but would sleep the moment it
+ * ran out of work; whether messages to it cost a wake then depends on the
+ * loop's own word, not on a mode that never sleeps. For oneway it is loop
+ * 1's mode (the sender is busy anyway); for roundtrip both loops'. Prints
+ * one line:
  *   bench=pool_<test>_<mode> n=N ns_per_msg=... msgs_per_sec=...
  *   syscalls_per_msg=... wakes_sent=... wakes_elided=...
  * where syscalls counts io_uring_enter / epoll_wait calls of both loops plus
@@ -39,15 +45,32 @@ struct bench {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
+	bool working; /* loop 1 runs worker() */
+	bool worker_up;
+	uint64_t work_rounds, work_sink;
 };
+
+/* A flag of @b set on one thread and waited for on another. */
+static void raise_flag(struct bench *b, bool *flag)
+{
+	pthread_mutex_lock(&b->lock);
+	*flag = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void wait_flag(struct bench *b, const bool *flag)
+{
+	pthread_mutex_lock(&b->lock);
+	while (!*flag)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
 
 static void finish(struct bench *b)
 {
 	b->t1 = corio_now();
-	pthread_mutex_lock(&b->lock);
-	b->done = true;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
+	raise_flag(b, &b->done);
 }
 
 static void on_msg(void *arg)
@@ -102,6 +125,32 @@ static corio_fiber_fn test_fn;
 static void start(void *arg)
 {
 	corio_go(test_fn, arg);
+}
+
+/* On loop 1 (working mode): compute for about a microsecond, yield, until
+ * every message has arrived. on_msg runs on this loop too, between turns. */
+static void *worker(void *arg)
+{
+	struct bench *b = arg;
+	uint64_t x = 88172645463325252ull;
+
+	raise_flag(b, &b->worker_up);
+	while (b->received < b->n) {
+		for (int i = 0; i < 400; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+		}
+		b->work_rounds++;
+		corio_yield();
+	}
+	b->work_sink = x;
+	return NULL;
+}
+
+static void start_worker(void *arg)
+{
+	corio_go(worker, arg);
 }
 
 /* Counters are read on each loop by a message (only its thread may). */
@@ -164,19 +213,23 @@ int main(int argc, char **argv)
 		if (test_fn == roundtrip)
 			modes[0] = CORIO_MODE_POLL;
 	}
+	b.working = argc > 3 && !strcmp(argv[3], "working") && test_fn == oneway;
 	err = corio_pool_create(&b.pool, &(struct corio_pool_opts){
 		.nloops = 2, .cpus = cpus, .ncpus = 2, .modes = modes});
 	if (err) {
 		fprintf(stderr, "pool: %s\n", strerror(-err));
 		return 1;
 	}
+	if (b.working) {
+		/* The worker runs before the first message is sent. */
+		if (corio_post(b.pool, 1, start_worker, &b, 0))
+			abort();
+		wait_flag(&b, &b.worker_up);
+	}
 	snapshot(&b, before);
 	if (corio_post(b.pool, 0, start, &b, 0))
 		abort();
-	pthread_mutex_lock(&b.lock);
-	while (!b.done)
-		pthread_cond_wait(&b.cond, &b.lock);
-	pthread_mutex_unlock(&b.lock);
+	wait_flag(&b, &b.done);
 	snapshot(&b, after);
 	corio_pool_destroy(b.pool);
 	for (int k = 0; k < 2; k++) {
@@ -186,13 +239,14 @@ int main(int argc, char **argv)
 	}
 	ns = (double)(b.t1 - b.t0) / (double)b.n;
 	printf("bench=pool_%s_%s wake=%s n=%llu ns_per_msg=%.1f msgs_per_sec=%.0f "
-	       "syscalls_per_msg=%.4f wakes_sent=%llu wakes_elided=%llu\n",
-	       argv[1], modes[1] == CORIO_MODE_POLL ? "poll" : "interrupt",
+	       "syscalls_per_msg=%.4f wakes_sent=%llu wakes_elided=%llu work_rounds=%llu\n",
+	       argv[1], b.working ? "working" : modes[1] == CORIO_MODE_POLL ? "poll" : "interrupt",
 	       eventfd_wakes ? "eventfd" : "msg_ring", (unsigned long long)b.n, ns, 1e9 / ns,
 	       (double)(enters + (eventfd_wakes ? sent : 0)) / (double)b.n,
-	       (unsigned long long)sent, (unsigned long long)elided);
+	       (unsigned long long)sent, (unsigned long long)elided,
+	       (unsigned long long)b.work_rounds);
 	{
-		const char *m = modes[1] == CORIO_MODE_POLL ? "busy" : "asleep";
+		const char *m = b.working ? "working" : modes[1] == CORIO_MODE_POLL ? "busy" : "asleep";
 		const char *impl = eventfd_wakes ? "corio_eventfd" : "corio";
 
 		if (test_fn == oneway)

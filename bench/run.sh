@@ -41,7 +41,7 @@ RAW=$BIN/results.raw
 LOG=$BIN/results.log
 ROWS=$(mktemp)
 NET_OUT=$(mktemp)
-trap 'rm -f "$ROWS" "$NET_OUT"' EXIT
+trap 'rm -f "$ROWS" "$NET_OUT" "$GOALS_OUT"' EXIT
 : >"$RAW"
 : >"$LOG"
 failures=0
@@ -92,6 +92,8 @@ measure_kv() {
 # main table, each followed by corio's ratios to every peer.
 
 # ratios TABLE REF COLUMN...: per scenario, REF's value over each peer's.
+# A ratio of a throughput column where either row's load generator was
+# saturated (load SAT) is marked "*": that throughput is the generator's.
 ratios() {
 	local table=$1 ref=$2
 	shift 2
@@ -105,7 +107,9 @@ ratios() {
 	}
 	END {
 		n = split(cols, c, " ")
+		marked = 0
 		for (k = 1; k <= n; k++) {
+			per_cpu = c[k] ~ /per_cpu/
 			printf "  %s / peer, %s:\n", ref, c[k]
 			for (s = 1; s <= ns; s++) {
 				line = sprintf("    %-16s", sc[s])
@@ -114,16 +118,60 @@ ratios() {
 					if (p == ref || !((p, sc[s], col[c[k]]) in v) || !((ref, sc[s], col[c[k]]) in v))
 						continue
 					d = v[p, sc[s], col[c[k]]] + 0
-					line = line sprintf("  %s %5.2fx", p, d > 0 ? v[ref, sc[s], col[c[k]]] / d : 0)
+					sat = !per_cpu && ("load" in col) &&
+					      (v[p, sc[s], col["load"]] == "SAT" || v[ref, sc[s], col["load"]] == "SAT")
+					marked += sat
+					line = line sprintf("  %s %5.2fx%s", p, d > 0 ? v[ref, sc[s], col[c[k]]] / d : 0, sat ? "*" : " ")
 				}
 				print line
 			}
 		}
+		if (marked)
+			print "  * load generator saturated (load SAT) in that row: that throughput is its limit; compare per CPU-second"
 	}' <<<"$table"
 }
 
+# Network goals, judged on the table of this very run only. NET_GOALS
+# holds "LABEL|REF|PEER|SCENARIOS|COLUMN|OP|VALUE" (OP ">=" or "<="), set by
+# a section before net_section. A goal on a throughput column (req/s,
+# msgs/s) is judged per server CPU-second instead in a scenario where either
+# row's load generator was saturated, and the line says so.
+NET_GOALS=()
+GOALS_OUT=$(mktemp)
+net_goals() {
+	local table=$1 g label ref peer scens column op value
+	for g in "${NET_GOALS[@]}"; do
+		IFS='|' read -r label ref peer scens column op value <<<"$g"
+		awk -v label="$label" -v ref="$ref" -v peer="$peer" -v scens="$scens" \
+			-v metric="$column" -v op="$op" -v thr="$value" '
+		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		{ for (i = 1; i <= NF; i++) v[$1, $2, i] = $i }
+		END {
+			percpu = metric == "req/s" ? "reqs_per_cpu_sec" : metric == "msgs/s" ? "msgs_per_cpu_sec" : metric
+			n = split(scens, sc, " ")
+			for (k = 1; k <= n; k++) {
+				s = sc[k]
+				if (!((ref, s, 1) in v) || !((peer, s, 1) in v)) {
+					printf "| %s | %s | | | | | no data |\n", label, s
+					continue
+				}
+				m = metric; basis = metric
+				if (m != percpu && (v[ref, s, col["load"]] == "SAT" || v[peer, s, col["load"]] == "SAT")) {
+					m = percpu
+					basis = percpu " (load generator saturated)"
+				}
+				a = v[ref, s, col[m]] + 0; b = v[peer, s, col[m]] + 0
+				r = b > 0 ? a / b : 0
+				ok = op == ">=" ? r >= thr : r <= thr
+				printf "| %s | %s | %s | %.0f | %s %.0f | %.2fx | %s (%s %sx) |\n", label, s, basis, a, peer, b, r, ok ? "met" : "MISSED", op, thr
+			}
+		}' <<<"$table" >>"$GOALS_OUT"
+	done
+	NET_GOALS=()
+}
+
 # net_section TITLE REF "COLUMNS" script args...: run a bench/net script,
-# keep its table and the ratios for the end.
+# keep its table and the ratios for the end, and judge NET_GOALS on it.
 net_section() {
 	local title=$1 ref=$2 cols=$3 out
 	shift 3
@@ -131,6 +179,7 @@ net_section() {
 	if ! out=$("$@" 2>>"$LOG"); then
 		echo "run.sh: failed: $* (see $LOG)" >&2
 		failures=$((failures + 1))
+		NET_GOALS=()
 		return 0
 	fi
 	{
@@ -141,6 +190,7 @@ net_section() {
 		echo '```'
 		ratios "$out" "$ref" $cols
 	} >>"$NET_OUT"
+	net_goals "$out"
 }
 
 # ------------------------------------------------------------------ micro
@@ -173,6 +223,7 @@ section_xcore() {
 		progress "xcore: round $ROUND/$REPS"
 		measure 0,1 "$BIN/bench_pool" oneway 5000000 interrupt
 		measure 0,1 "$BIN/bench_pool" oneway 5000000 poll
+		measure 0,1 "$BIN/bench_pool" oneway 5000000 working
 		measure 0,1 "$BIN/bench_pool" roundtrip 200000 poll
 		measure_kv 0,1 xcore_rtt_busy spin rtt_p50_ns ns "$BIN/peers/pingpong_spin" -n 1000000
 		measure 0,1 "$BIN/bench_pool" roundtrip 20000 interrupt
@@ -183,6 +234,9 @@ section_xcore() {
 	row "one-way msgs, target busy (poll)" xcore_oneway_busy corio - - "value>=10000000"
 	row "system calls per msg, target busy" xcore_oneway_busy_syscalls corio - - -
 	row "wakes elided, target busy (%)" xcore_oneway_busy_elided corio - - "value>=99"
+	row "one-way msgs, target working (intr)" xcore_oneway_working corio - - "value>=10000000"
+	row "system calls per msg, target working" xcore_oneway_working_syscalls corio - - -
+	row "wakes elided, target working (%)" xcore_oneway_working_elided corio - - "value>=99"
 	row "round trip, both busy (p50)" xcore_rtt_busy corio xcore_rtt_busy spin -
 	row "round trip, target asleep (p50)" xcore_rtt_asleep corio xcore_rtt_asleep eventfd "ratio<=2"
 	row "  same, eventfd wakes (p50)" xcore_rtt_asleep corio_eventfd xcore_rtt_asleep corio -
@@ -191,7 +245,14 @@ section_xcore() {
 
 # ------------------------------------------------------------- echo, http, kv
 # Server pinned to CPU 0, load generator to CPU 1 (bench/net/*.sh).
+ECHO_SCENS="64B_c64_d1 64B_c64_d16 4096B_c64_d1 4096B_c64_d16"
 section_echo() {
+	NET_GOALS=(
+		"echo >= 0.95x raw io_uring, per CPU-second|corio|uring|$ECHO_SCENS|msgs_per_cpu_sec|>=|0.95"
+		"echo >= 1.2x epoll echo|corio|epoll|$ECHO_SCENS|msgs/s|>=|1.2"
+		"io_uring >= 1.2x epoll backend, echo 64 B|corio|corio_epoll|64B_c64_d1 64B_c64_d16|msgs/s|>=|1.2"
+		"epoll backend no slower than libuv|corio_epoll|libuv|$ECHO_SCENS|msgs/s|>=|1.0"
+	)
 	net_section "echo: corio vs raw io_uring, epoll, libuv (bench/net/echo.sh)" corio \
 		"msgs/s msgs_per_cpu_sec" bench/net/echo.sh "$BUILD" uring epoll libuv \
 		corio='{build}/examples/echo 127.0.0.1 {port}' \
@@ -208,6 +269,10 @@ section_direct() {
 }
 
 section_http() {
+	NET_GOALS=(
+		"HTTP >= 1.3x nginx, req/s|corio|nginx|c64 c256|req/s|>=|1.3"
+		"HTTP >= 1.3x nginx, per CPU-second|corio|nginx|c64 c256|reqs_per_cpu_sec|>=|1.3"
+	)
 	net_section "HTTP: corio vs nginx, one core each (bench/net/http_nginx.sh)" corio \
 		"req/s reqs_per_cpu_sec" bench/net/http_nginx.sh "$BUILD" nginx \
 		corio='{build}/examples/http_server -a 127.0.0.1 -p {port} -t 1' \
@@ -216,6 +281,10 @@ section_http() {
 
 section_kv() {
 	[ -x "$BUILD/examples/kv/kv" ] || { progress "kv: no kv server built, skipped"; return 0; }
+	NET_GOALS=(
+		"KV >= 1.5x redis-server, one core, req/s at -P 16|corio|redis|SET_P16 GET_P16|req/s|>=|1.5"
+		"KV >= 1.5x redis-server, one core, per CPU-second at -P 1|corio|redis|SET_P1 GET_P1|reqs_per_cpu_sec|>=|1.5"
+	)
 	net_section "key-value: corio vs redis-server, one core each (bench/net/kv_redis.sh)" corio \
 		"req/s reqs_per_cpu_sec" bench/net/kv_redis.sh "$BUILD" redis \
 		corio='{build}/examples/kv/kv -a 127.0.0.1 -p {port} -t 1' \
@@ -341,4 +410,13 @@ BEGIN {
 ' "$RAW" "$ROWS"
 [ -s "$RAW" ] && echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
 cat "$NET_OUT"
+if [ -s "$GOALS_OUT" ]; then
+	echo
+	echo "Network goals, judged on this run's tables only (a row whose load generator was"
+	echo "saturated is judged per server CPU-second, never on throughput):"
+	echo
+	echo "| goal | scenario | judged on | corio | peer | ratio | verdict |"
+	echo "|---|---|---|---|---|---|---|"
+	cat "$GOALS_OUT"
+fi
 [ "$failures" -eq 0 ] || { echo "run.sh: $failures runs failed" >&2; exit 1; }

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc pkg-config liburing-dev libcmocka-dev)
-test_pkgs=(clang libclang-rt-14-dev libseccomp-dev valgrind redis-tools gcc-aarch64-linux-gnu
+test_pkgs=(clang libclang-rt-14-dev libseccomp-dev valgrind redis-tools wrk gcc-aarch64-linux-gnu
 	   libc6-dev-arm64-cross qemu-user)
 bench_pkgs=(libuv1-dev nginx-light wrk redis-server redis-tools util-linux procps fio bindfs)
 

@@ -698,9 +698,100 @@ static void malformed(void **state)
 	assert_int_equal(status_of("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n"), 405);
 	assert_int_equal(status_of("BREW / HTTP/1.1\r\nHost: t\r\n\r\n"), 405);
 	assert_int_equal(status_of("GET /nothing/here HTTP/1.1\r\nHost: t\r\n\r\n"), 404);
-	/* Only origin-form targets are served; the connection carries on. */
-	assert_int_equal(status_of("GET http://t/ HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	/* The asterisk and authority forms are for proxies: 400. */
 	assert_int_equal(status_of("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(status_of("CONNECT t:80 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+}
+
+/* RFC 9112 3.2.2: the absolute form is served like the origin form. */
+static void absolute_form(void **state)
+{
+	struct resp r = {0};
+	static const char pipelined[] = "GET http://t/ HTTP/1.1\r\nHost: t\r\n\r\n"
+					"GET HTTP://Other:8080/file/hello.txt?x=1 HTTP/1.1\r\n"
+					"Host: t\r\n\r\n";
+	struct client c;
+
+	(void)state;
+	cl_open(&c, http_server_port(srv));
+	cl_sends(&c, pipelined);
+	assert_int_equal(cl_response(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, HELLO);
+	assert_int_equal(cl_response(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "hello, file\n");
+	resp_free(&r);
+	cl_close(&c);
+	/* An empty path is "/"; https names the same resources. */
+	assert_int_equal(status_of("GET http://t HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+	assert_int_equal(status_of("GET http://t?q=1 HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+	assert_int_equal(status_of("GET https://t/ HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+	assert_int_equal(status_of("GET http://t/nothing HTTP/1.1\r\nHost: t\r\n\r\n"), 404);
+	assert_int_equal(status_of("GET http://t/echo HTTP/1.1\r\nHost: t\r\n\r\n"), 405);
+	/* No way out of the directory through it either. */
+	assert_int_equal(status_of("GET http://t/file/../secret HTTP/1.1\r\nHost: t\r\n\r\n"),
+			 400);
+	/* Userinfo (RFC 9110 4.2.4), an empty host, other schemes: 400. */
+	assert_int_equal(status_of("GET http://u@t/ HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET ftp://t/ HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET http:/t/ HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	/* HTTP/1.1 still needs its one Host field. */
+	assert_int_equal(status_of("GET http://t/ HTTP/1.1\r\n\r\n"), 400);
+}
+
+/* Past max_clients: 503 and close, logged once per episode; a place frees
+ * when a client leaves. */
+static void max_clients(void **state)
+{
+	struct http_server *s = start(&(struct http_server_opts){.threads = 2, .max_clients = 2});
+	int port = http_server_port(s);
+	struct client a, b, c;
+	struct resp r = {0};
+	int64_t deadline;
+	char *log;
+
+	(void)state;
+	t_capture_start();
+	cl_open(&a, port);
+	cl_open(&b, port);
+	/* Both admitted: each has had an answer. */
+	cl_sends(&a, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(cl_response(&a, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	cl_sends(&b, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(cl_response(&b, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	for (int i = 0; i < 3; i++) {
+		cl_open(&c, port);
+		cl_sends(&c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+		assert_int_equal(cl_response(&c, &r, false), 0);
+		assert_int_equal(r.status, 503);
+		assert_true(has_field(&r, "connection", "close"));
+		assert_true(cl_ended(&c));
+		cl_close(&c);
+	}
+	/* One leaves: a new client is served (once its handler has seen the
+	 * close: polled, bounded). */
+	cl_close(&b);
+	deadline = corio_now() + 20 * CORIO_SEC;
+	do {
+		assert_true(corio_now() < deadline);
+		cl_open(&c, port);
+		cl_sends(&c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+		assert_int_equal(cl_response(&c, &r, false), 0);
+		cl_close(&c);
+	} while (r.status == 503);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	cl_close(&a);
+	http_server_stop(s);
+	log = t_capture_end();
+	assert_int_equal(t_count(log, "max_clients (2) reached"), 1);
+	assert_int_equal(t_count(log, "admitting connections again"), 1);
+	assert_int_equal(t_count(log, "connections refused, 0 accept back-offs"), 1);
+	free(log);
 }
 
 static void limits(void **state)
@@ -941,7 +1032,9 @@ int main(void)
 		cmocka_unit_test(files),
 		cmocka_unit_test(path_traversal),
 		cmocka_unit_test(malformed),
+		cmocka_unit_test(absolute_form),
 		cmocka_unit_test(limits),
+		cmocka_unit_test(max_clients),
 		cmocka_unit_test(connection_close),
 		cmocka_unit_test(http_1_0),
 		cmocka_unit_test(slowloris),

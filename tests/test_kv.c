@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -32,6 +34,7 @@
 
 static struct kv_server *srv;
 static int port;
+static bool direct_group; /* the group's connections are direct descriptors */
 
 /* ------------------------------------------------------------ client */
 
@@ -337,6 +340,7 @@ static int start(bool direct)
 static int setup(void **state)
 {
 	(void)state;
+	direct_group = false;
 	return start(false);
 }
 
@@ -344,7 +348,19 @@ static int setup(void **state)
 static int setup_direct(void **state)
 {
 	(void)state;
+	direct_group = true;
 	return start(true);
+}
+
+/* Another server, with settings as CONFIG SET takes them. */
+static struct kv_server *start_with(unsigned threads, const char *const *config)
+{
+	struct kv_server_opts o = {.port = 0, .threads = threads, .direct = direct_group,
+				   .config = config};
+	struct kv_server *s;
+
+	assert_int_equal(kv_server_start(&s, &o), 0);
+	return s;
 }
 
 static int teardown(void **state)
@@ -1109,6 +1125,453 @@ static void with_redis_cli(void **state)
 	free(out);
 }
 
+
+/* ------------------------------------------------------------- limits */
+
+/* Poll INFO until @field is at least @want (bounded, like poll_until). */
+static void poll_info(struct cli *c, const char *field, long long want, bool exact)
+{
+	int64_t deadline = corio_now() + 20 * CORIO_SEC;
+	long long v;
+
+	while ((v = info_field(c, field)) != want && (exact || v < want)) {
+		if (corio_now() > deadline)
+			fail_msg("%s: still %lld, want %lld", field, v, want);
+		sched_yield();
+	}
+}
+
+/* maxclients: past it a client is told so, as Redis tells it, and closed;
+ * a place frees when a client leaves. */
+static void maxclients(void **state)
+{
+	static const char full[] = "-ERR max number of clients reached\r\n";
+	struct kv_server *s = start_with(SHARDS, (const char *[]){"maxclients", "2", NULL});
+	int p = kv_server_port(s);
+	struct cli *a = cli_open_port(p), *b = cli_open_port(p), *c;
+
+	(void)state;
+	/* Both served: their handlers have counted them. */
+	X(a, "+PONG", "PING");
+	X(b, "+PONG", "PING");
+	for (int i = 0; i < 3; i++) {
+		c = cli_open_port(p);
+		while (c->len < sizeof(full) - 1 && cli_fill(c))
+			;
+		assert_int_equal(c->len, sizeof(full) - 1);
+		assert_memory_equal(c->buf, full, sizeof(full) - 1);
+		c->off = c->len;
+		expect_closed(c);
+		cli_close(c);
+	}
+	assert_int_equal(info_field(a, "rejected_connections"), 3);
+	assert_int_equal(info_field(a, "maxclients"), 2);
+	cli_close(b);
+	poll_info(a, "connected_clients", 1, true);
+	c = cli_open_port(p);
+	X(c, "+PONG", "PING");
+	/* And the limit moves with CONFIG SET. */
+	X(a, "+OK", "CONFIG", "SET", "maxclients", "3");
+	b = cli_open_port(p);
+	X(b, "+PONG", "PING");
+	cli_close(a);
+	cli_close(b);
+	cli_close(c);
+	kv_server_stop(s);
+}
+
+/* A value of @n bytes under @key. */
+static void set_big(struct cli *c, const char *key, size_t n)
+{
+	char *v = malloc(n);
+	struct text t = {0};
+	const char *argv[3] = {"SET", key, v};
+	size_t lens[3] = {3, strlen(key), n};
+	char *r;
+
+	memset(v, 'v', n);
+	encode_cmd(&t, argv, 3, lens);
+	cli_send(c, t.p, t.len);
+	r = cli_reply(c);
+	assert_string_equal(r, "+OK");
+	free(r);
+	free(t.p);
+	free(v);
+}
+
+/* Send @cmd (NULL-terminated) and expect the connection to be closed with
+ * no reply at all. */
+static void expect_dropped(struct cli *c, ...)
+{
+	const char *argv[64];
+	size_t argc = 0;
+	struct text t = {0};
+	va_list ap;
+
+	va_start(ap, c);
+	while ((argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	encode_cmd(&t, argv, argc, NULL);
+	cli_send(c, t.p, t.len);
+	free(t.p);
+	expect_closed(c);
+}
+
+/* client-output-buffer-limit normal: replies past the hard limit, or past
+ * the soft one for longer than its seconds, close the client (logged and
+ * counted); under them, or within the seconds, nothing happens. */
+static void output_buffer_limit(void **state)
+{
+	struct kv_server *s = start_with(
+		SHARDS, (const char *[]){"client-output-buffer-limit", "normal 1mb 0 0", NULL});
+	int p = kv_server_port(s);
+	struct cli *c = cli_open_port(p), *d;
+	char *log, *r;
+
+	(void)state;
+	set_big(c, "big", 400 << 10);
+	set_big(c, "huge", 1100 << 10);
+	/* Under the limit: answered. */
+	r = cmd(c, "MGET", "big", "big", NULL);
+	assert_true(strlen(r) > 800 << 10);
+	free(r);
+	t_capture_start();
+	/* 1.2 MiB of replies in one command, then one reply over 1 MiB. */
+	expect_dropped(c, "MGET", "big", "big", "big", NULL);
+	cli_close(c);
+	c = cli_open_port(p);
+	expect_dropped(c, "GET", "huge", NULL);
+	cli_close(c);
+	log = t_capture_end();
+	assert_int_equal(t_count(log, "closed for overcoming of output buffer limits"), 2);
+	free(log);
+	c = cli_open_port(p);
+	assert_int_equal(info_field(c, "client_output_buffer_limit_disconnections"), 2);
+	/* Soft limit with seconds: over it now and then is fine... */
+	X(c, "+OK", "CONFIG", "SET", "client-output-buffer-limit", "normal 0 512kb 3600");
+	d = cli_open_port(p);
+	for (int i = 0; i < 3; i++) {
+		r = cmd(d, "MGET", "big", "big", NULL);
+		assert_true(strlen(r) > 800 << 10);
+		free(r);
+	}
+	/* ... with 0 seconds, it closes at once. */
+	X(c, "+OK", "CONFIG", "SET", "client-output-buffer-limit", "normal 0 512kb 0");
+	expect_dropped(d, "MGET", "big", "big", NULL);
+	cli_close(d);
+	/* Without limits, a big reply goes out. */
+	X(c, "+OK", "CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0");
+	r = cmd(c, "MGET", "huge", "huge", "big", NULL);
+	assert_true(strlen(r) > 2600 << 10);
+	free(r);
+	X(c, "[$client-output-buffer-limit,$normal 0 0 0]", "CONFIG", "GET",
+	  "client-output-buffer-limit");
+	assert_int_equal(info_field(c, "client_output_buffer_limit_disconnections"), 3);
+	cli_close(c);
+	kv_server_stop(s);
+}
+
+/* SET of key<i> for i in [from, to) with @vlen-byte values, pipelined; the
+ * replies must all be @want. */
+static void fill(struct cli *c, int from, int to, size_t vlen, const char *want)
+{
+	char *v = malloc(vlen + 1);
+	const int step = 100;
+
+	memset(v, 'x', vlen);
+	v[vlen] = '\0';
+	for (int i = from; i < to; i += step) {
+		struct text t = {0};
+		char key[32];
+		int n = to - i < step ? to - i : step;
+
+		for (int k = 0; k < n; k++) {
+			snprintf(key, sizeof(key), "key%d", i + k);
+			encode_cmd(&t, (const char *[]){"SET", key, v}, 3, NULL);
+		}
+		cli_send(c, t.p, t.len);
+		free(t.p);
+		for (int k = 0; k < n; k++) {
+			char *r = cli_reply(c);
+
+			assert_non_null(r);
+			if (strcmp(r, want))
+				fail_msg("SET key%d: %s, want %s", i + k, r, want);
+			free(r);
+		}
+	}
+	free(v);
+}
+
+/* maxmemory with noeviction: writes that may add memory get Redis's OOM
+ * error once a shard is over its share; reads and deletes still work, and
+ * freeing memory lets writes in again. */
+static void maxmemory_noeviction(void **state)
+{
+	struct kv_server *s = start_with(SHARDS, (const char *[]){"maxmemory", "300k", NULL});
+	struct cli *c = cli_open_port(kv_server_port(s));
+	const char *oom = "-OOM command not allowed when used memory > 'maxmemory'.";
+	char key[32], v[1001], *r = NULL;
+	int i;
+
+	(void)state;
+	memset(v, 'v', 1000);
+	v[1000] = '\0';
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		free(r);
+		r = cmd(c, "SET", key, v, NULL);
+		if (strcmp(r, "+OK"))
+			break;
+	}
+	assert_string_equal(r, oom);
+	free(r);
+	assert_true(i > 100); /* about 300 KiB of keys went in first */
+	X(c, oom, "INCR", "counter");
+	X(c, oom, "MSET", "a", "1", "b", "2");
+	r = cmd(c, "GET", "key0", NULL);
+	assert_int_equal(strlen(r), 1001);
+	free(r);
+	assert_true(info_field(c, "used_memory") > 300 * 1000 / SHARDS);
+	r = cmd(c, "INFO", "memory", NULL);
+	assert_non_null(strstr(r, "maxmemory:300000\r\n"));
+	assert_non_null(strstr(r, "maxmemory_policy:noeviction\r\n"));
+	free(r);
+	X(c, ":1", "DEL", "key0");
+	X(c, "+OK", "FLUSHALL");
+	X(c, "+OK", "SET", "k", "v");
+	/* Lowering the limit turns writes away at once, raising it lets them in. */
+	fill(c, 0, 100, 1000, "+OK");
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "30kb");
+	X(c, oom, "SET", "k", "v");
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "0");
+	X(c, "+OK", "SET", "k", "v");
+	cli_close(c);
+	kv_server_stop(s);
+}
+
+/* maxmemory with allkeys-lru: writes always succeed, the least recently
+ * used keys go (approximately: sampled), memory stays within the limit,
+ * and a key read before every write survives. */
+static void maxmemory_allkeys_lru(void **state)
+{
+	struct kv_server *s = start_with(SHARDS, (const char *[]){"maxmemory", "1500kb",
+								  "maxmemory-policy", "allkeys-lru", NULL});
+	struct cli *c = cli_open_port(kv_server_port(s));
+	const int n = 20000;
+	char v[101];
+
+	(void)state;
+	memset(v, 'y', 100);
+	v[100] = '\0';
+	X(c, "+OK", "SET", "hot", "stays");
+	/* Ten "GET hot" + "SET key<i>" pairs per write: among the keys of
+	 * one shard (thousands), the ten newest and hot are the youngest,
+	 * and a sample of five would have to find only those to drop hot. */
+	for (int i = 0; i < n; i += 10) {
+		struct text t = {0};
+		char key[32];
+
+		for (int k = 0; k < 10; k++) {
+			snprintf(key, sizeof(key), "key%d", i + k);
+			encode_cmd(&t, (const char *[]){"GET", "hot"}, 2, NULL);
+			encode_cmd(&t, (const char *[]){"SET", key, v}, 3, NULL);
+		}
+		cli_send(c, t.p, t.len);
+		free(t.p);
+		for (int k = 0; k < 20; k++) {
+			char *r = cli_reply(c);
+
+			assert_string_equal(r, k % 2 ? "+OK" : "$stays");
+			free(r);
+		}
+	}
+	X(c, "$stays", "GET", "hot");
+	assert_true(info_field(c, "used_memory") <= 1500 * 1024);
+	assert_true(info_field(c, "evicted_keys") > 0);
+	assert_true(cmd_int(c, "DBSIZE", NULL) < n);
+	/* The newest keys are there. */
+	{
+		char want[102] = "$";
+
+		strcat(want, v);
+		X(c, want, "GET", "key19999");
+	}
+	cli_close(c);
+	kv_server_stop(s);
+}
+
+/* After FLUSHALL the store's own accounting is back at its baseline: every
+ * block is freed (and the free pages given back, which is not asserted:
+ * it is the allocator's business). */
+static void flushall_frees(void **state)
+{
+	struct cli *c = fresh();
+	long long base = info_field(c, "used_memory");
+
+	(void)state;
+	fill(c, 0, 10000, 200, "+OK");
+	assert_true(info_field(c, "used_memory") > base + 10000 * 200);
+	X(c, "+OK", "FLUSHALL");
+	assert_int_equal(info_field(c, "used_memory"), base);
+	cli_close(c);
+}
+
+/* Open descriptors of the process below @limit. */
+static int count_fds(int limit)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < limit; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Out of descriptors: the accept loop backs off, says so once with what to
+ * raise, shows it in INFO, and serves every waiting client once
+ * descriptors are back. With direct descriptors no process descriptor is
+ * used per connection: the same clients are served at once. */
+static void descriptor_exhaustion(void **state)
+{
+	/* The limit in the test, and maxclients within it (so that the
+	 * server does not raise the limit again, as it does at start). */
+	const int limit = 64;
+	const char *const config[] = {"maxclients", "32", NULL};
+	int fillers[64], nfill = 0, p, fds[6], used;
+	struct rlimit rl, low;
+	struct kv_server *s;
+	struct cli *a, *w[6];
+	/* Direct descriptors are io_uring's: on epoll the server takes plain ones. */
+	bool direct = direct_group && !strcmp(t_backend(), "uring");
+	char *log;
+
+	(void)state;
+	if (t_under_valgrind()) {
+		/* valgrind emulates RLIMIT_NOFILE with descriptors of its own */
+		fprintf(stderr, "under valgrind: descriptor exhaustion not tested\n");
+		skip();
+	}
+	for (int i = 0; i < 6; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+	}
+	/* What a server takes to start (listener, rings...). */
+	used = count_fds(limit);
+	s = start_with(1, config);
+	used = count_fds(limit) - used;
+	kv_server_stop(s);
+	t_capture_start();
+	if (direct)
+		s = start_with(1, config);
+	/* Below the limit, room for the server, client a and its accepted
+	 * end, and two more: the rest is taken by fillers. The limit is set
+	 * before the server starts: io_uring's accept takes the limit when it
+	 * is armed. (A direct table is registered only within the limit, so
+	 * that server starts first.) */
+	while (limit - count_fds(limit) > (direct ? 0 : used) + 2 + 2) {
+		fillers[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(fillers[nfill] >= 0 && fillers[nfill] < limit);
+		nfill++;
+	}
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = limit;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	if (!direct)
+		s = start_with(1, config);
+	p = kv_server_port(s);
+	a = cli_open_port(p);
+	X(a, "+PONG", "PING");
+	for (int i = 0; i < 6; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	if (!direct)
+		poll_info(a, "accept_backoffs", 1, false);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (int i = 0; i < 6; i++) {
+		struct timeval tv = {.tv_sec = 20};
+
+		w[i] = calloc(1, sizeof(*w[i]));
+		w[i]->fd = fds[i];
+		w[i]->cap = 1 << 16;
+		w[i]->buf = malloc(w[i]->cap);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		X(w[i], "+PONG", "PING");
+	}
+	log = t_capture_end();
+	if (direct) {
+		assert_int_equal(info_field(a, "accept_backoffs"), 0);
+		assert_int_equal(t_count(log, "EMFILE"), 0);
+	} else {
+		assert_true(info_field(a, "accept_backoffs") >= 1);
+		/* Once per episode, with the errno and what to raise. */
+		assert_int_equal(t_count(log, "(EMFILE)"), 1);
+		assert_int_equal(t_count(log, "ulimit -n"), 1);
+		assert_int_equal(t_count(log, " again after "), 1);
+	}
+	free(log);
+	for (int i = 0; i < nfill; i++)
+		close(fillers[i]);
+	for (int i = 0; i < 6; i++)
+		cli_close(w[i]);
+	cli_close(a);
+	kv_server_stop(s);
+}
+
+/* CONFIG SET: values as Redis takes them, Redis's errors, all or nothing. */
+static void config_set(void **state)
+{
+	struct cli *c = fresh();
+
+	(void)state;
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "10mb", "maxmemory-policy", "ALLKEYS-LRU");
+	X(c, "[$maxmemory,$10485760,$maxmemory-policy,$allkeys-lru]", "CONFIG", "GET",
+	  "maxmemory*");
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "1GB");
+	X(c, "[$maxmemory,$1073741824]", "CONFIG", "GET", "maxmemory");
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "5k");
+	X(c, "[$maxmemory,$5000]", "CONFIG", "GET", "maxmemory");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must "
+	     "be a memory value", "CONFIG", "SET", "maxmemory", "lots");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - "
+	     "argument(s) must be one of the following: noeviction, allkeys-lru",
+	  "CONFIG", "SET", "maxmemory-policy", "volatile-lru");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument "
+	     "couldn't be parsed into an integer", "CONFIG", "SET", "maxclients", "x");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must "
+	     "be between 1 and 4294967295 inclusive", "CONFIG", "SET", "maxclients", "0");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - "
+	     "Wrong number of arguments in buffer limit configuration.",
+	  "CONFIG", "SET", "client-output-buffer-limit", "normal 1 2");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - "
+	     "Invalid client class specified in buffer limit configuration (only 'normal' clients "
+	     "exist here).", "CONFIG", "SET", "client-output-buffer-limit", "pubsub 1 2 3");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - "
+	     "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+	  "CONFIG", "SET", "client-output-buffer-limit", "normal 1x 2 3");
+	X(c, "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'", "CONFIG",
+	  "SET", "nosuch", "1");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable "
+	     "config", "CONFIG", "SET", "port", "1");
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate "
+	     "parameter", "CONFIG", "SET", "maxmemory", "1", "maxmemory", "2");
+	X(c, "-ERR wrong number of arguments for 'config|set' command", "CONFIG", "SET",
+	  "maxmemory");
+	X(c, "-ERR wrong number of arguments for 'config|set' command", "CONFIG", "SET",
+	  "maxmemory", "1", "maxclients");
+	/* All or nothing: a bad second pair leaves the first unchanged. */
+	X(c, "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - "
+	     "argument(s) must be one of the following: noeviction, allkeys-lru",
+	  "CONFIG", "SET", "maxmemory", "7", "maxmemory-policy", "lfu");
+	X(c, "[$maxmemory,$5000]", "CONFIG", "GET", "maxmemory");
+	X(c, "+OK", "CONFIG", "SET", "maxmemory", "0", "maxmemory-policy", "noeviction");
+	cli_close(c);
+}
+
 /* A second server with a small request limit: a bulk beyond it is refused
  * as Redis refuses one beyond proto-max-bulk-len. */
 static void request_limit(void **state)
@@ -1158,6 +1621,13 @@ int main(void)
 		cmocka_unit_test(concurrent_clients),
 		cmocka_unit_test(with_redis_cli),
 		cmocka_unit_test(request_limit),
+		cmocka_unit_test(maxclients),
+		cmocka_unit_test(output_buffer_limit),
+		cmocka_unit_test(maxmemory_noeviction),
+		cmocka_unit_test(maxmemory_allkeys_lru),
+		cmocka_unit_test(flushall_frees),
+		cmocka_unit_test(descriptor_exhaustion),
+		cmocka_unit_test(config_set),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -249,3 +249,50 @@ void t_sigpipe_fatal(void)
 	assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
 	assert_true(sa.sa_handler == SIG_DFL);
 }
+
+static int capture_fd = -1, saved_stderr = -1;
+
+void t_capture_start(void)
+{
+	char path[] = "/tmp/corio-stderr-XXXXXX";
+
+	if (capture_fd >= 0)
+		free(t_capture_end()); /* a test failed while capturing */
+	fflush(stderr);
+	capture_fd = mkstemp(path);
+	assert_true(capture_fd >= 0);
+	unlink(path);
+	saved_stderr = dup(2);
+	assert_true(saved_stderr >= 0);
+	assert_int_equal(dup2(capture_fd, 2), 2);
+}
+
+char *t_capture_end(void)
+{
+	off_t n;
+	char *out;
+
+	fflush(stderr);
+	assert_int_equal(dup2(saved_stderr, 2), 2);
+	close(saved_stderr);
+	n = lseek(capture_fd, 0, SEEK_END);
+	assert_true(n >= 0);
+	out = malloc((size_t)n + 1);
+	assert_non_null(out);
+	assert_int_equal(pread(capture_fd, out, (size_t)n, 0), n);
+	out[n] = '\0';
+	close(capture_fd);
+	capture_fd = saved_stderr = -1;
+	/* What was captured still shows in the test's log. */
+	fputs(out, stderr);
+	return out;
+}
+
+int t_count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}

@@ -94,4 +94,13 @@ void t_sigpipe_fatal(void);
 /* Bytes available to read on @fd right now (FIONREAD). */
 int t_readable(int fd);
 
+/* Send what the process writes to stderr (fd 2) to a file until
+ * t_capture_end, which restores stderr and returns what was written
+ * (malloc'ed, NUL-terminated): for checking a server's log lines. */
+void t_capture_start(void);
+char *t_capture_end(void);
+
+/* Occurrences of @needle in @hay. */
+int t_count(const char *hay, const char *needle);
+
 #endif

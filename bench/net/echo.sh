@@ -14,11 +14,14 @@
 #   ECHO_LOAD=BUILD_DIR/bench/loadgen/echo_load
 #
 # Output: one table row per server and scenario on stdout
-#   server scenario msgs/s p50_us p99_us msgs_per_cpu_sec client_cpu errors
+#   server scenario msgs/s p50_us p99_us msgs_per_cpu_sec client_cpu errors load
 # and each raw run on stderr as a comment. msgs_per_cpu_sec is the number of
 # messages echoed over the whole run (warm-up included) divided by the
-# server's user+system CPU time over the same run; client_cpu near 1.00 means
-# the load generator, not the server, was the limit.
+# server's user+system CPU time over the same run; client_cpu is echo_load's
+# CPU time over its run divided by the run's time, and load is SAT when that
+# is 0.90 or more (lib.sh): the generator, not the server, was the limit, and
+# only msgs_per_cpu_sec compares the servers. A corio* server must say in its
+# log which backend serves, and it must be the one its name says.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -69,15 +72,16 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 done
 
-printf '%-10s %-16s %12s %10s %10s %16s %10s %6s\n' server scenario msgs/s p50_us p99_us \
-  msgs_per_cpu_sec client_cpu errors
+printf '%-12s %-16s %12s %10s %10s %16s %10s %6s %5s\n' server scenario msgs/s p50_us p99_us \
+  msgs_per_cpu_sec client_cpu errors load
 for sc in $SCENARIOS; do
   IFS=: read -r size conns depth <<<"$sc"
   scen="${size}B_c${conns}_d${depth}"
   for name in "${S_NAMES[@]}"; do
-    printf '%-10s %-16s %12.0f %10.1f %10.1f %16.0f %10.2f %6d\n' "$name" "$scen" \
+    cc=$(med_of "$name" "$scen" client_cpu)
+    printf '%-12s %-16s %12.0f %10.1f %10.1f %16.0f %10.2f %6d %5s\n' "$name" "$scen" \
       "$(med_of "$name" "$scen" msgs_per_sec)" "$(med_of "$name" "$scen" p50_us)" \
       "$(med_of "$name" "$scen" p99_us)" "$(med_of "$name" "$scen" per_cpu)" \
-      "$(med_of "$name" "$scen" client_cpu)" "$(sum_of "$name" "$scen" errors)"
+      "$cc" "$(sum_of "$name" "$scen" errors)" "$(sat "$cc")"
   done
 done

@@ -15,10 +15,13 @@
 #   SERVER_CPU=0 LOAD_CPU=1  NGINX=/usr/sbin/nginx  WRK=wrk
 #
 # Output: one table row per server and connection count on stdout
-#   server scenario req/s p50_us p99_us reqs_per_cpu_sec cpu_us_per_req client_cpu errors
+#   server scenario req/s p50_us p99_us reqs_per_cpu_sec cpu_us_per_req client_cpu errors load
 # and each raw run on stderr as a comment. Server CPU is user+system time of
 # the server process over the run; client_cpu is wrk's CPU time over the run
-# divided by its duration (near 1.00: wrk, not the server, was the limit).
+# divided by its duration; load is SAT when that is 0.90 or more (lib.sh):
+# wrk, not the server, was the limit, and only the per-CPU-second columns
+# compare the servers. A corio* server must say in its log which backend
+# serves, and it must be the one its name says.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -101,14 +104,15 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 done
 
-printf '%-10s %-8s %10s %9s %9s %16s %14s %10s %6s\n' server scenario req/s p50_us p99_us \
-  reqs_per_cpu_sec cpu_us_per_req client_cpu errors
+printf '%-12s %-8s %10s %9s %9s %16s %14s %10s %6s %5s\n' server scenario req/s p50_us \
+  p99_us reqs_per_cpu_sec cpu_us_per_req client_cpu errors load
 for c in $CONNS; do
   for name in "${S_NAMES[@]}"; do
-    printf '%-10s %-8s %10.0f %9.1f %9.1f %16.0f %14.2f %10.2f %6d\n' "$name" "c$c" \
+    cc=$(med_of "$name" "c$c" client_cpu)
+    printf '%-12s %-8s %10.0f %9.1f %9.1f %16.0f %14.2f %10.2f %6d %5s\n' "$name" "c$c" \
       "$(med_of "$name" "c$c" reqs_per_sec)" "$(med_of "$name" "c$c" p50_us)" \
       "$(med_of "$name" "c$c" p99_us)" "$(med_of "$name" "c$c" reqs_per_cpu_sec)" \
-      "$(med_of "$name" "c$c" cpu_us_per_req)" "$(med_of "$name" "c$c" client_cpu)" \
-      "$(sum_of "$name" "c$c" errors)"
+      "$(med_of "$name" "c$c" cpu_us_per_req)" "$cc" "$(sum_of "$name" "c$c" errors)" \
+      "$(sat "$cc")"
   done
 done

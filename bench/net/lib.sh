@@ -13,11 +13,21 @@
 #
 # Environment knobs common to all scripts:
 #   SERVER_CPU=0  LOAD_CPU=1  RUNS=3  BASE_PORT=19100
+#
+# Two rules every table follows:
+#   - a row whose load generator was saturated (median client_cpu, its CPU
+#     time over the run's wall time, at SAT_CPU=0.90 of a core or more) is
+#     marked SAT in the `load` column: its throughput is the generator's,
+#     and only the per-CPU-second column compares the servers;
+#   - a corio server (an entry named corio*) must run on the backend its
+#     name says (epoll if the name has "epoll", else io_uring), checked
+#     from the server itself (check_backends) before any figure is taken.
 
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RUNS=${RUNS:-3}
 BASE_PORT=${BASE_PORT:-19100}
+SAT_CPU=${SAT_CPU:-0.90}
 NET_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 declare -a S_NAMES=() S_CMDS=()
@@ -120,7 +130,42 @@ start_all() {
   for i in "${!S_NAMES[@]}"; do
     start_server "${S_NAMES[$i]}" "${S_CMDS[$i]}"
   done
+  check_backends
 }
+
+# log_backend NAME: the backend a corio server's log line names ("kv:",
+# "http:" or "echo: serving on BACKEND"), waiting a little for the line.
+log_backend() {
+  local i b
+  for ((i = 0; i < 40; i++)); do
+    b=$(sed -n 's/^[a-z_]*: serving on \([a-z_]*\)$/\1/p' "${S_DIR[$1]}/server.log" | head -1)
+    [ -n "$b" ] && { echo "$b"; return; }
+    sleep 0.05
+  done
+}
+
+# check_backends: every corio* entry runs on the backend its name says.
+# The script's server_backend NAME says what it runs on (log_backend by
+# default; kv_redis.sh asks INFO).
+check_backends() {
+  local name want got
+  for name in "${S_NAMES[@]}"; do
+    [[ $name == corio* ]] || continue
+    want=io_uring
+    [[ $name == *epoll* ]] && want=epoll
+    if declare -F server_backend >/dev/null; then
+      got=$(server_backend "$name")
+    else
+      got=$(log_backend "$name")
+    fi
+    [ "$got" = "$want" ] ||
+      die "server '$name' runs on '${got:-unknown}', not $want: its figures would not count"
+    log "$name: backend $got (checked)"
+  done
+}
+
+# sat CLIENT_CPU: "SAT" when the load generator was saturated, else "-".
+sat() { awk -v c="$1" -v t="$SAT_CPU" 'BEGIN { print (c + 0 >= t ? "SAT" : "-") }'; }
 
 # server_cpu NAME: CPU seconds (user+system, all threads) used so far
 server_cpu() { "$NET_DIR/cpu.sh" "${S_PID[$1]}"; }

@@ -45,9 +45,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -66,9 +69,14 @@
 
 static const char hello[] = "Hello from corio!\n";
 
+/* Descriptors kept for the server's own use (listeners, rings, files
+ * being served) when max_clients comes from the open-file limit. */
+#define RESERVED_FDS 32u
+
 struct listener {
 	struct http_server *s;
 	int fd;
+	struct corio_serve_stats st; /* its loop's accept loop */
 };
 
 struct http_server {
@@ -80,6 +88,9 @@ struct http_server {
 	unsigned n;
 	struct listener *ls;
 	corio_pool *pool;
+	atomic_uint conns;	    /* connections open now, every loop's */
+	atomic_bool refusing;	    /* at max_clients since the last admitted one */
+	atomic_ullong refused;	    /* answered 503 for max_clients */
 };
 
 /* One connection; lives on its fiber's stack. */
@@ -192,6 +203,7 @@ static const char *reason(int status)
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
@@ -447,10 +459,43 @@ static int serve_file(struct hconn *h, const char *name, bool head_only, enum co
 
 enum route { R_HELLO, R_ECHO, R_FILE, R_NOT_FOUND, R_BAD_TARGET };
 
+/*
+ * The target's path and query, from the origin form ("/path?q") or the
+ * absolute form ("http://host/path?q"), which RFC 9112 3.2.2 says a server
+ * must accept (a client talking to a proxy sends it). The host in it is
+ * not checked against ours: every name is served alike. An absolute form
+ * with userinfo ("http://u@host/", an error per RFC 9110 4.2.4) or an empty
+ * host is refused, and so are the authority and asterisk forms (CONNECT,
+ * OPTIONS *), which only proxies serve. An empty path is "/".
+ */
+static bool origin_form(const char **t, size_t *len)
+{
+	const char *p = *t, *end = p + *len, *host;
+
+	if (*len && p[0] == '/')
+		return true;
+	if (*len >= 7 && !strncasecmp(p, "http://", 7))
+		host = p + 7;
+	else if (*len >= 8 && !strncasecmp(p, "https://", 8))
+		host = p + 8;
+	else
+		return false;
+	for (p = host; p < end && *p != '/' && *p != '?'; p++)
+		if (*p == '@')
+			return false;
+	if (p == host)
+		return false;
+	*t = p;
+	*len = (size_t)(end - p);
+	return true;
+}
+
 static enum route route_of(const char *path, size_t len)
 {
-	if (len == 0 || path[0] != '/')
-		return R_BAD_TARGET; /* only origin-form ("/...") is served here */
+	if (len == 0)
+		return R_HELLO; /* an absolute form without a path: "/" */
+	if (path[0] != '/')
+		return R_BAD_TARGET;
 	if (len == 1)
 		return R_HELLO;
 	if (len == 5 && !memcmp(path, "/echo", 5))
@@ -473,9 +518,9 @@ static int serve_request(struct hconn *h, const struct http_request *req, size_t
 	bool keep = v11 ? !(req->flags & HTTP_F_CLOSE) :
 			  (req->flags & HTTP_F_KEEP_ALIVE) && !(req->flags & HTTP_F_CLOSE);
 	enum conn_say say = !keep ? SAY_CLOSE : v11 ? SAY_NOTHING : SAY_KEEP_ALIVE;
-	const char *q = memchr(req->target, '?', req->target_len);
-	size_t plen = q ? (size_t)(q - req->target) : req->target_len;
-	enum route r = route_of(req->target, plen);
+	const char *path = req->target, *q;
+	size_t plen = req->target_len;
+	enum route r = R_BAD_TARGET;
 	bool get = req->method == HTTP_GET, head = req->method == HTTP_HEAD;
 	uint64_t body = req->content_length;
 	char name[256];
@@ -491,11 +536,17 @@ static int serve_request(struct hconn *h, const struct http_request *req, size_t
 	if (body > s->o.max_body)
 		return fail_req(h, 413, !head);
 
+	if (origin_form(&path, &plen)) {
+		q = memchr(path, '?', plen);
+		if (q)
+			plen = (size_t)(q - path);
+		r = route_of(path, plen);
+	}
 	if (r == R_FILE) {
-		if (!valid_name(req->target + 6, plen - 6))
+		if (!valid_name(path + 6, plen - 6))
 			r = R_BAD_TARGET;
 		else {
-			memcpy(name, req->target + 6, plen - 6);
+			memcpy(name, path + 6, plen - 6);
 			name[plen - 6] = '\0';
 		}
 	}
@@ -592,6 +643,30 @@ static int serve_conn(struct hconn *h)
 	}
 }
 
+/* Past max_clients: 503 and close, logged once per episode (until a
+ * connection is admitted again). Returns whether to serve. */
+static bool admit(struct http_server *s, struct hconn *h)
+{
+	if (atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed) < s->o.max_clients) {
+		/* A load first: the exchange only while an episode is on. */
+		if (atomic_load_explicit(&s->refusing, memory_order_relaxed) &&
+		    atomic_exchange_explicit(&s->refusing, false, memory_order_relaxed))
+			fprintf(stderr, "http: admitting connections again (%llu refused so far)\n",
+				atomic_load(&s->refused));
+		return true;
+	}
+	/* Not counted while it lingers: only admitted clients are. */
+	atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
+	if (!atomic_exchange_explicit(&s->refusing, true, memory_order_relaxed))
+		fprintf(stderr,
+			"http: max_clients (%u) reached: answering 503 to new connections until "
+			"some close\n", s->o.max_clients);
+	if (!simple(h, 503, SAY_CLOSE, NULL, true))
+		linger_close(h);
+	return false;
+}
+
 static void handle_conn(int fd, void *arg)
 {
 	struct http_server *s = arg;
@@ -602,10 +677,18 @@ static void handle_conn(int fd, void *arg)
 		close(fd);
 		return;
 	}
-	if (serve_conn(&h) == CLOSE)
-		linger_close(&h);
+	if (admit(s, &h)) {
+		if (serve_conn(&h) == CLOSE)
+			linger_close(&h);
+		atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed);
+	}
 	corio_conn_close(h.c);
 	free(h.out);
+}
+
+void http_server_serve(struct http_server *s, int fd)
+{
+	handle_conn(fd, s);
 }
 
 /* ------------------------------------------------------------ the server */
@@ -613,7 +696,8 @@ static void handle_conn(int fd, void *arg)
 static void *serve_main(void *arg)
 {
 	struct listener *l = arg;
-	int err = corio_serve(l->fd, handle_conn, l->s, NULL);
+	struct corio_serve_opts so = {.stats = &l->st};
+	int err = corio_serve(l->fd, handle_conn, l->s, &so);
 
 	if (err != -ECANCELED)
 		fprintf(stderr, "http: serving stopped: %s\n", strerror(-err));
@@ -626,6 +710,9 @@ static void on_loop_start(corio_loop *loop, unsigned index, void *arg)
 	struct corio_fiber_opts fo = {.detached = true, .name = "http-serve"};
 	int err = corio_spawn(NULL, loop, serve_main, &s->ls[index], &fo);
 
+	/* Which backend serves: scripts check it before a figure counts. */
+	if (index == 0)
+		fprintf(stderr, "http: serving on %s\n", corio_loop_backend(loop));
 	if (err)
 		fprintf(stderr, "http: loop %u cannot serve: %s\n", index, strerror(-err));
 }
@@ -659,6 +746,14 @@ static void defaults(struct http_server *s)
 		o->max_headers = HTTP_MAX_HEADERS;
 	if (!o->max_body)
 		o->max_body = 1u << 20;
+	if (!o->max_clients) {
+		struct rlimit rl;
+
+		o->max_clients = UINT32_MAX;
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+			o->max_clients = rl.rlim_cur > RESERVED_FDS + 1 ?
+						 (unsigned)(rl.rlim_cur - RESERVED_FDS) : 1;
+	}
 	s->lim = (struct http_limits){.max_head = o->max_head, .max_headers = o->max_headers};
 	/* Room to assemble a head of max_head bytes that starts in one kernel
 	 * buffer and ends in another, which may hold more behind it. */
@@ -668,8 +763,17 @@ static void defaults(struct http_server *s)
 
 static void destroy(struct http_server *s)
 {
+	unsigned long long backoffs = 0, refused = atomic_load(&s->refused);
+
 	if (s->pool)
 		corio_pool_destroy(s->pool);
+	for (unsigned i = 0; s->ls && i < s->n; i++) {
+		backoffs += s->ls[i].st.backoffs;
+		refused += s->ls[i].st.refused;
+	}
+	if (refused || backoffs)
+		fprintf(stderr, "http: %llu connections refused, %llu accept back-offs\n", refused,
+			backoffs);
 	for (unsigned i = 0; s->ls && i < s->n; i++)
 		if (s->ls[i].fd >= 0)
 			close(s->ls[i].fd);
@@ -681,20 +785,12 @@ static void destroy(struct http_server *s)
 
 int http_server_start(struct http_server **out, const struct http_server_opts *opts)
 {
-	struct http_server *s = calloc(1, sizeof(*s));
 	struct corio_pool_opts po = {0};
-	int err = 0;
+	struct http_server *s;
+	int err = http_server_open(&s, opts);
 
-	if (!s)
-		return -ENOMEM;
-	s->dirfd = -1;
-	if (opts)
-		s->o = *opts;
-	defaults(s);
-	if (s->o.dir && (s->dirfd = open(s->o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		err = -errno;
-		goto fail;
-	}
+	if (err)
+		return err;
 	s->n = s->o.threads ? s->o.threads : cpus();
 	s->ls = calloc(s->n, sizeof(*s->ls));
 	if (!s->ls) {
@@ -731,6 +827,26 @@ int http_server_start(struct http_server **out, const struct http_server_opts *o
 fail:
 	destroy(s);
 	return err;
+}
+
+int http_server_open(struct http_server **out, const struct http_server_opts *opts)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->dirfd = -1;
+	if (opts)
+		s->o = *opts;
+	defaults(s);
+	if (s->o.dir && (s->dirfd = open(s->o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		int err = -errno;
+
+		destroy(s);
+		return err;
+	}
+	*out = s;
+	return 0;
 }
 
 int http_server_port(const struct http_server *s)

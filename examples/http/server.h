@@ -29,6 +29,8 @@ struct http_server_opts {
 	size_t max_head;	/* request line and fields, bytes; over it: 431. 8 KiB */
 	unsigned max_headers;	/* fields; over it: 431. 64 */
 	uint64_t max_body;	/* Content-Length over it: 413. 1 MiB */
+	unsigned max_clients;	/* connections at once; past it: 503 and close.
+				   The open-file limit less 32 (at least 1) */
 	struct corio_loop_opts loop; /* options of every loop */
 };
 
@@ -44,8 +46,18 @@ int http_server_port(const struct http_server *s);
 unsigned http_server_threads(const struct http_server *s);
 
 /* Stop: every connection's fiber is cancelled and closes its connection;
- * then the listeners are closed and everything is freed. Not from a loop
- * of the server. */
+ * then the listeners are closed and everything is freed (after a log line
+ * if connections were refused or accepts backed off). Not from a loop of
+ * the server. */
 void http_server_stop(struct http_server *s);
+
+/*
+ * Without listeners or loops: a server whose connections the caller hands
+ * over one at a time (the fuzz target does). http_server_serve runs one
+ * connection on the calling fiber until it ends, and closes @fd. Stop it
+ * with http_server_stop.
+ */
+int http_server_open(struct http_server **out, const struct http_server_opts *opts);
+void http_server_serve(struct http_server *s, int fd);
 
 #endif

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,10 @@ static const struct kv_cmdspec command_subs[] = {
 static const struct kv_cmdspec config_subs[] = {
 	{"config|get", C_CONFIG_GET, K_NOKEY, -3, 0, 0, 0, "admin noscript loading stale",
 	 "server", "2.0.0", "Get the values of configuration parameters", NULL},
+	/* Every shard takes part: it re-checks its memory against the new
+	 * maxmemory and policy (and evicts) at once. */
+	{"config|set", C_CONFIG_SET, K_ALL, -4, 0, 0, 0, "admin noscript loading stale",
+	 "server", "2.0.0", "Set configuration parameters to the given values", NULL},
 	{NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -323,9 +328,17 @@ static enum kv_err check(struct kv_batch *b, struct kv_cmd *c)
 	case C_QUIT:
 		b->quit = true;
 		return E_NONE;
+	case C_CONFIG_SET:
+		return kv_config_set(b, c);
 	default:
 		return E_NONE;
 	}
+}
+
+/* Commands that may add memory ("denyoom" in their flags, as in Redis). */
+static bool denyoom(const struct kv_cmdspec *s)
+{
+	return strstr(s->flags, "denyoom") != NULL;
 }
 
 bool kv_prepare(struct kv_batch *b, struct kv_cmd *c)
@@ -358,6 +371,11 @@ bool kv_prepare(struct kv_batch *b, struct kv_cmd *c)
 	c->err = check(b, c);
 	if (c->err)
 		return true;
+	/* maxmemory: a shard over its share (the one load when none is). */
+	if (atomic_load_explicit(&b->srv->shards_over, memory_order_relaxed) && denyoom(c->spec)) {
+		c->err = E_OOM;
+		return true;
+	}
 	switch (c->spec->kind) {
 	case K_NOKEY:
 		break;
@@ -555,6 +573,8 @@ static void exec_op(struct kv_part *p, struct kv_shard *sh, struct kv_op *op, in
 	case C_FLUSHALL:
 		kv_store_clear(st);
 		break;
+	case C_CONFIG_SET:
+		break; /* the memory check at the end of the part does it */
 	case C_INFO: {
 		struct kv_shard_info info;
 
@@ -568,9 +588,56 @@ static void exec_op(struct kv_part *p, struct kv_shard *sh, struct kv_op *op, in
 	op->rlen = r->len - op->roff;
 }
 
+/* Evict to this many samples, as Redis's maxmemory-samples default. */
+#define EVICT_SAMPLES 5u
+
+void kv_shard_mem_update(struct kv_shard *sh)
+{
+	struct kv_server *srv = sh->srv;
+	size_t max = atomic_load_explicit(&srv->cfg.maxmemory, memory_order_relaxed);
+	/* Each shard has its share of maxmemory: the keys spread evenly over
+	 * shards, and a shard can then decide alone, without adding up the
+	 * others' memory. */
+	size_t share = max / srv->nshards ? max / srv->nshards : 1;
+	bool over;
+
+	if (max && sh->store.mem > share &&
+	    atomic_load_explicit(&srv->cfg.policy, memory_order_relaxed) == KV_ALLKEYS_LRU)
+		kv_store_evict(&sh->store, share, EVICT_SAMPLES);
+	over = max && sh->store.mem > share;
+	if (over == sh->over)
+		return;
+	sh->over = over;
+	if (over)
+		atomic_fetch_add_explicit(&srv->shards_over, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&srv->shards_over, 1, memory_order_relaxed);
+}
+
+/*
+ * The hard output limit while a part runs: parts run at once on several
+ * loops, so each adds its replies to the batch's total in steps of
+ * OBUF_STEP (one atomic add per step, not per reply) and stops once the
+ * total passes the limit. A batch then holds at most the limit plus a step
+ * and a reply per shard, however many GETs of big values it has.
+ */
+#define OBUF_STEP ((size_t)256 << 10)
+
+static bool obuf_passed(struct kv_part *p)
+{
+	struct kv_batch *b = p->b;
+	size_t add = p->rbuf.len - p->counted, total;
+
+	if (!b->obuf_hard || add < OBUF_STEP)
+		return false;
+	total = atomic_fetch_add_explicit(&b->obuf_total, add, memory_order_relaxed) + add;
+	p->counted = p->rbuf.len;
+	return total > b->obuf_hard;
+}
+
 void kv_exec_part(struct kv_part *p, struct kv_shard *sh)
 {
-	int64_t now = corio_now() / CORIO_MSEC;
+	int64_t now = p->b->now;
 	struct kv_op *ops = p->b->ops;
 
 	if (p->nops > 1) {
@@ -583,8 +650,16 @@ void kv_exec_part(struct kv_part *p, struct kv_shard *sh)
 			if (ops[i].arg)
 				kv_store_prefetch_entry(&sh->store, ops[i].hash);
 	}
-	for (uint32_t i = p->head; p->nops && i != NO_OP; i = ops[i].next)
+	for (uint32_t i = p->head; p->nops && i != NO_OP; i = ops[i].next) {
 		exec_op(p, sh, &ops[i], now);
+		/* Past the limit, the client is closed: what follows is not
+		 * run, as Redis stops reading a client it is closing. */
+		if (obuf_passed(p)) {
+			p->over = true;
+			break;
+		}
+	}
+	kv_shard_mem_update(sh);
 }
 
 /* ------------------------------------------------------- replies (conn) */
@@ -682,6 +757,23 @@ static void reply_error(struct kv_batch *b, const struct kv_cmd *c)
 	case E_DB_RANGE:
 		buf_str(&e, "ERR DB index is out of range");
 		break;
+	case E_OOM:
+		buf_str(&e, "OOM command not allowed when used memory > 'maxmemory'.");
+		break;
+	case E_CONFIG:
+		a = kv_arg(b, c, c->err_arg);
+		if (c->flags == CFG_UNKNOWN) {
+			buf_str(&e, "ERR Unknown option or number of arguments for CONFIG SET - '");
+			buf_put(&e, a->p, cstr_len(a, 128));
+			buf_str(&e, "'");
+			break;
+		}
+		buf_str(&e, "ERR CONFIG SET failed (possibly related to argument '");
+		buf_put(&e, a->p, cstr_len(a, 128));
+		buf_fmt(&e, "') - %s", kv_cfg_error((enum kv_cfg_err)c->flags));
+		if (c->flags == CFG_TOO_MANY_CLIENTS)
+			buf_fmt(&e, "%lld", (long long)c->n);
+		break;
 	case E_NONE:
 		break;
 	}
@@ -718,9 +810,18 @@ void kv_reply(struct kv_batch *b, struct kv_cmd *c)
 	case C_ECHO:
 		r_bulk(out, kv_arg(b, c, 1)->p, kv_arg(b, c, 1)->len);
 		return;
+	case C_FLUSHALL:
+		/* The keys' memory is free now, in every loop's arena: give
+		 * the free pages back to the system (glibc keeps them
+		 * otherwise), once, after all shards are done. */
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		r_ok(out);
+		return;
 	case C_QUIT:
 	case C_SELECT:
-	case C_FLUSHALL:
+	case C_CONFIG_SET:
 		r_ok(out);
 		return;
 	case C_COMMAND:

@@ -25,12 +25,16 @@ void kv_shard_info(struct kv_shard *sh, struct kv_shard_info *out)
 	out->expires = sh->store.nvol;
 	out->mem = sh->store.mem;
 	out->expired = sh->store.st.expired;
+	out->evicted = sh->store.st.evicted;
 	out->hits = sh->store.st.hits;
 	out->misses = sh->store.st.misses;
 	out->clients = sh->clients;
 	out->conns_total = sh->conns_total;
 	out->cmds_total = sh->cmds_total;
 	out->proto_errors = sh->proto_errors;
+	out->rejected = sh->rejected + sh->serve.refused;
+	out->obuf_disconnects = sh->obuf_disconnects;
+	out->backoffs = sh->serve.backoffs;
 	corio_loop_stats(sh->loop, &out->loop, sizeof(out->loop));
 	snprintf(out->backend, sizeof(out->backend), "%s", corio_loop_backend(sh->loop));
 }
@@ -78,6 +82,20 @@ static void human_bytes(char *out, size_t n, uint64_t v)
 		snprintf(out, n, "%.2fG", v / (1024.0 * 1024 * 1024));
 }
 
+/* Resident set size, from /proc/self/statm (0 if unreadable). */
+static uint64_t rss_bytes(void)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%*u %llu", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void section(struct kv_buf *t, unsigned *first, const char *title)
 {
 	if (!*first)
@@ -94,6 +112,7 @@ void kv_reply_info(struct kv_batch *b, struct kv_cmd *c)
 	struct kv_shard_info sum = {0};
 	struct kv_buf t = {0};
 	int64_t up = (corio_now() - srv->started) / CORIO_SEC;
+	struct kv_settings cfg;
 	struct utsname u;
 	char human[32];
 
@@ -110,12 +129,16 @@ void kv_reply_info(struct kv_batch *b, struct kv_cmd *c)
 		sum.expires += si[i].expires;
 		sum.mem += si[i].mem;
 		sum.expired += si[i].expired;
+		sum.evicted += si[i].evicted;
 		sum.hits += si[i].hits;
 		sum.misses += si[i].misses;
 		sum.clients += si[i].clients;
 		sum.conns_total += si[i].conns_total;
 		sum.cmds_total += si[i].cmds_total;
 		sum.proto_errors += si[i].proto_errors;
+		sum.rejected += si[i].rejected;
+		sum.obuf_disconnects += si[i].obuf_disconnects;
+		sum.backoffs += si[i].backoffs;
 	}
 	if (want & (1u << S_SERVER)) {
 		section(&t, &first, "Server");
@@ -130,25 +153,38 @@ void kv_reply_info(struct kv_batch *b, struct kv_cmd *c)
 			n ? si[0].backend : "", (long)getpid(), srv->port, (long long)up,
 			(long long)(up / 86400));
 	}
+	kv_config_load(&srv->cfg, &cfg);
 	if (want & (1u << S_CLIENTS)) {
 		section(&t, &first, "Clients");
-		buf_fmt(&t, "connected_clients:%llu\r\n", (unsigned long long)sum.clients);
+		buf_fmt(&t, "connected_clients:%llu\r\nmaxclients:%u\r\n",
+			(unsigned long long)sum.clients, cfg.maxclients);
 	}
 	if (want & (1u << S_MEMORY)) {
+		uint64_t rss = rss_bytes();
+
 		section(&t, &first, "Memory");
 		human_bytes(human, sizeof(human), sum.mem);
 		buf_fmt(&t, "used_memory:%llu\r\nused_memory_human:%s\r\n",
 			(unsigned long long)sum.mem, human);
+		human_bytes(human, sizeof(human), rss);
+		buf_fmt(&t, "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n",
+			(unsigned long long)rss, human);
+		human_bytes(human, sizeof(human), cfg.maxmemory);
+		buf_fmt(&t, "maxmemory:%zu\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n",
+			cfg.maxmemory, human, kv_policy_name(cfg.policy));
 	}
 	if (want & (1u << S_STATS)) {
 		section(&t, &first, "Stats");
 		buf_fmt(&t,
 			"total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-			"expired_keys:%llu\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
-			"protocol_errors:%llu\r\n",
+			"rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
+			"keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\nprotocol_errors:%llu\r\n"
+			"client_output_buffer_limit_disconnections:%llu\r\naccept_backoffs:%llu\r\n",
 			(unsigned long long)sum.conns_total, (unsigned long long)sum.cmds_total,
-			(unsigned long long)sum.expired, (unsigned long long)sum.hits,
-			(unsigned long long)sum.misses, (unsigned long long)sum.proto_errors);
+			(unsigned long long)sum.rejected, (unsigned long long)sum.expired,
+			(unsigned long long)sum.evicted, (unsigned long long)sum.hits,
+			(unsigned long long)sum.misses, (unsigned long long)sum.proto_errors,
+			(unsigned long long)sum.obuf_disconnects, (unsigned long long)sum.backoffs);
 	}
 	if (want & (1u << S_KEYSPACE)) {
 		section(&t, &first, "Keyspace");
@@ -310,21 +346,35 @@ void kv_reply_command(struct kv_batch *b, struct kv_cmd *c)
 		reply_cmd_info(o, &kv_commands[i]);
 }
 
-/* ---------------------------------------------------------- CONFIG GET */
+/* -------------------------------------------------------------- CONFIG */
+
+enum { P_APPENDONLY, P_BIND, P_OBUF, P_DATABASES, P_MAXCLIENTS, P_MAXMEMORY, P_POLICY, P_PORT,
+       P_SAVE, P_COUNT };
+
+static const char *const param_names[P_COUNT] = {
+	"appendonly", "bind", "client-output-buffer-limit", "databases", "maxclients",
+	"maxmemory", "maxmemory-policy", "port", "save",
+};
 
 void kv_reply_config(struct kv_batch *b, struct kv_cmd *c)
 {
-	char port[16], dbs[] = "1";
-	const char *params[][2] = {
-		{"appendonly", "no"}, {"bind", b->srv->o.addr ? b->srv->o.addr : "127.0.0.1"},
-		{"databases", dbs},   {"maxmemory", "0"},
-		{"port", port},	      {"save", ""},
-	};
-	const size_t np = sizeof(params) / sizeof(params[0]);
-	bool hit[sizeof(params) / sizeof(params[0])] = {false};
+	const struct kv_server *srv = b->srv;
+	char vals[P_COUNT][96];
+	bool hit[P_COUNT] = {false};
+	struct kv_settings st;
 	size_t n = 0;
 
-	snprintf(port, sizeof(port), "%d", b->srv->port);
+	kv_config_load(&srv->cfg, &st);
+	snprintf(vals[P_APPENDONLY], sizeof(vals[0]), "no");
+	snprintf(vals[P_BIND], sizeof(vals[0]), "%s", srv->o.addr ? srv->o.addr : "127.0.0.1");
+	snprintf(vals[P_OBUF], sizeof(vals[0]), "normal %zu %zu %u", st.obuf_hard, st.obuf_soft,
+		 st.obuf_secs);
+	snprintf(vals[P_DATABASES], sizeof(vals[0]), "1");
+	snprintf(vals[P_MAXCLIENTS], sizeof(vals[0]), "%u", st.maxclients);
+	snprintf(vals[P_MAXMEMORY], sizeof(vals[0]), "%zu", st.maxmemory);
+	snprintf(vals[P_POLICY], sizeof(vals[0]), "%s", kv_policy_name(st.policy));
+	snprintf(vals[P_PORT], sizeof(vals[0]), "%d", srv->port);
+	vals[P_SAVE][0] = '\0';
 	for (uint32_t i = 2; i < c->argc; i++) {
 		const struct resp_arg *a = kv_arg(b, c, i);
 		char *pat = strndup(a->p, a->len);
@@ -333,17 +383,55 @@ void kv_reply_config(struct kv_batch *b, struct kv_cmd *c)
 			b->out.oom = true;
 			return;
 		}
-		for (size_t k = 0; k < np; k++)
-			if (!hit[k] && !fnmatch(pat, params[k][0], FNM_CASEFOLD)) {
+		for (size_t k = 0; k < P_COUNT; k++)
+			if (!hit[k] && !fnmatch(pat, param_names[k], FNM_CASEFOLD)) {
 				hit[k] = true;
 				n++;
 			}
 		free(pat);
 	}
 	r_array(&b->out, n * 2);
-	for (size_t k = 0; k < np; k++)
+	for (size_t k = 0; k < P_COUNT; k++)
 		if (hit[k]) {
-			r_bulkstr(&b->out, params[k][0]);
-			r_bulkstr(&b->out, params[k][1]);
+			r_bulkstr(&b->out, param_names[k]);
+			r_bulkstr(&b->out, vals[k]);
 		}
+}
+
+static bool same_arg(const struct resp_arg *x, const struct resp_arg *y)
+{
+	return x->len == y->len && !strncasecmp(x->p, y->p, x->len);
+}
+
+enum kv_err kv_config_set(struct kv_batch *b, struct kv_cmd *c)
+{
+	struct kv_config *cfg = &b->srv->cfg;
+	enum kv_cfg_err e = CFG_OK;
+	struct kv_settings st;
+	long long extra = 0;
+
+	if ((c->argc - 2) % 2)
+		return E_ARITY;
+	/* All or nothing, as Redis 7: parse every pair into a copy, then
+	 * store it, under the lock so that two CONFIG SETs do not mix. */
+	pthread_mutex_lock(&cfg->lock);
+	kv_config_load(cfg, &st);
+	for (uint32_t i = 2; i < c->argc && !e; i += 2) {
+		const struct resp_arg *name = kv_arg(b, c, i), *val = kv_arg(b, c, i + 1);
+
+		for (uint32_t j = 2; j < i && !e; j += 2)
+			if (same_arg(name, kv_arg(b, c, j)))
+				e = CFG_DUPLICATE;
+		if (!e)
+			e = kv_setting_parse(&st, name->p, name->len, val->p, val->len, &extra);
+		if (e) {
+			c->err_arg = i;
+			c->flags = e;
+			c->n = extra;
+		}
+	}
+	if (!e)
+		kv_config_store(cfg, &st);
+	pthread_mutex_unlock(&cfg->lock);
+	return e ? E_CONFIG : E_NONE;
 }

@@ -7,13 +7,17 @@
  * keyspace sharded by key hash with each shard touched by its own loop only,
  * and pipelines fanned out as one cross-loop call per shard per batch.
  *
- * Usage: kv [-a addr] [-p port] [-t threads]
- *   (defaults 127.0.0.1, 6380, one thread per CPU)
+ * Usage: kv [-a addr] [-p port] [-t threads] [-d] [-c maxclients] [-m maxmemory]
+ *           [--maxmemory-policy noeviction|allkeys-lru]
+ *           [--client-output-buffer-limit 'normal HARD SOFT SECONDS']
+ *   (defaults 127.0.0.1, 6380, one thread per CPU; the limits as CONFIG SET
+ *   takes them, see config.c: -m 100mb, -c 1000)
  * Test with: redis-cli -p 6380 ping
  * Stop with Ctrl-C (SIGINT) or SIGTERM.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,8 +29,11 @@
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-a addr] [-p port] [-t threads] [-d]\n"
-			"  -d  accept connections into direct descriptors (io_uring)\n", argv0);
+	fprintf(stderr,
+		"usage: %s [-a addr] [-p port] [-t threads] [-d] [-c maxclients] [-m maxmemory]\n"
+		"          [--maxmemory-policy noeviction|allkeys-lru]\n"
+		"          [--client-output-buffer-limit 'normal HARD SOFT SECONDS']\n"
+		"  -d  accept connections into direct descriptors (io_uring)\n", argv0);
 	exit(2);
 }
 
@@ -44,13 +51,35 @@ static long number(const char *s, const char *argv0, long min, long max)
 
 int main(int argc, char **argv)
 {
+	static const struct option longs[] = {
+		{"maxclients", required_argument, NULL, 'c'},
+		{"maxmemory", required_argument, NULL, 'm'},
+		{"maxmemory-policy", required_argument, NULL, 'P'},
+		{"client-output-buffer-limit", required_argument, NULL, 'O'},
+		{NULL, 0, NULL, 0},
+	};
 	struct kv_server_opts o = {.addr = "127.0.0.1", .port = 6380};
+	/* name, value pairs for the settings, NULL-terminated */
+	const char *config[2 * 16 + 1] = {NULL};
+	size_t nconfig = 0;
 	struct kv_server *srv;
 	sigset_t set;
 	int opt, sig, err;
 
-	while ((opt = getopt(argc, argv, "a:p:t:dh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "a:p:t:dc:m:h", longs, NULL)) != -1) {
 		switch (opt) {
+		case 'c':
+		case 'm':
+		case 'P':
+		case 'O':
+			if (nconfig + 2 >= sizeof(config) / sizeof(config[0]))
+				usage(argv[0]);
+			for (size_t i = 0; longs[i].name; i++)
+				if (longs[i].val == opt) {
+					config[nconfig++] = longs[i].name;
+					config[nconfig++] = optarg;
+				}
+			break;
 		case 'd':
 			o.direct = true;
 			break;
@@ -69,6 +98,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(argv[0]);
+	o.config = config;
 
 	/* Signals are taken synchronously by this thread (sigwait); the
 	 * pool's threads block them (corio blocks signals in the threads it

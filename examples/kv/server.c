@@ -29,12 +29,15 @@
  * hold its shards for long.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,8 +45,6 @@
 
 #define BATCH_CMDS 1024u
 #define BATCH_OPS 16384u
-/* Buffers bigger than this are given back after the batch that needed them. */
-#define KEEP_BYTES ((size_t)1 << 20)
 #define DEFAULT_MAX_REQUEST ((size_t)64 << 20)
 /* The active expiry runs this often, for at most EXPIRE_BUDGET at a time. */
 #define EXPIRE_PERIOD (100 * CORIO_MSEC)
@@ -58,101 +59,13 @@ struct conn {
 
 /* ------------------------------------------------------------ batches */
 
-static bool batch_init(struct kv_batch *b, struct kv_server *srv)
+static void batch_start(struct kv_batch *b)
 {
-	memset(b, 0, sizeof(*b));
-	b->srv = srv;
-	b->parts = calloc(srv->nshards, sizeof(*b->parts));
-	if (!b->parts)
-		return false;
-	for (unsigned i = 0; i < srv->nshards; i++) {
-		b->parts[i].b = b;
-		b->parts[i].shard = i;
-	}
-	return true;
-}
+	struct timespec ts;
 
-static void batch_free(struct kv_batch *b)
-{
-	for (unsigned i = 0; b->parts && i < b->srv->nshards; i++)
-		buf_free(&b->parts[i].rbuf);
-	free(b->parts);
-	free(b->cmds);
-	free(b->args);
-	free(b->ops);
-	buf_free(&b->out);
-}
-
-static void trim(struct kv_buf *buf)
-{
-	if (buf->cap > KEEP_BYTES || buf->oom)
-		buf_free(buf);
-	buf->len = 0;
-}
-
-static void batch_reset(struct kv_batch *b)
-{
-	for (unsigned i = 0; i < b->srv->nshards; i++) {
-		b->parts[i].nops = 0;
-		trim(&b->parts[i].rbuf);
-	}
-	trim(&b->out);
-	if (b->capops > BATCH_OPS) {
-		free(b->ops);
-		b->ops = NULL;
-		b->capops = 0;
-	}
-	if (b->capargs > BATCH_OPS) {
-		free(b->args);
-		b->args = NULL;
-		b->capargs = 0;
-	}
-	b->ncmds = b->nargs = b->nops = 0;
-	b->quit = false;
-	b->oom = false;
-}
-
-static bool grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
-{
-	uint32_t n = *cap ? *cap : 16;
-	void *q;
-
-	if (need <= *cap)
-		return true;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, (size_t)n * elem);
-	if (!q)
-		return false;
-	*p = q;
-	*cap = n;
-	return true;
-}
-
-/* Add the parser's command to the batch. false: out of memory. */
-static bool batch_add(struct kv_batch *b, const struct resp_parser *p)
-{
-	struct kv_cmd *c;
-
-	if (b->ncmds == 0) {
-		int64_t ns = corio_now();
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		b->now = ns / CORIO_MSEC;
-		b->unixnow = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	}
-	if (p->argc > UINT32_MAX - b->nargs ||
-	    !grow((void **)&b->cmds, &b->capcmds, b->ncmds + 1, sizeof(*b->cmds)) ||
-	    !grow((void **)&b->args, &b->capargs, b->nargs + (uint32_t)p->argc, sizeof(*b->args)))
-		return false;
-	c = &b->cmds[b->ncmds++];
-	memset(c, 0, sizeof(*c));
-	c->arg0 = b->nargs;
-	c->argc = (uint32_t)p->argc;
-	memcpy(&b->args[b->nargs], p->argv, p->argc * sizeof(*p->argv));
-	b->nargs += (uint32_t)p->argc;
-	return kv_prepare(b, c);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	kv_batch_reset(b, corio_now() / CORIO_MSEC,
+		       (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 /* On shard k's loop: run the batch's part k. */
@@ -197,18 +110,43 @@ static int batch_run(struct conn *cn)
 	return err;
 }
 
-/* Replies in command order into b->out. false: out of memory. */
-static bool batch_reply(struct kv_batch *b)
+/* ---------------------------------------------------------- a connection */
+
+/* "addr=IP:PORT" of the connection's peer, as Redis names clients. */
+static void peer_name(const struct conn *cn, char *out, size_t size)
 {
-	for (unsigned s = 0; s < b->srv->nshards; s++)
-		if (b->parts[s].rbuf.oom)
-			return false;
-	for (uint32_t i = 0; i < b->ncmds; i++)
-		kv_reply(b, &b->cmds[i]);
-	return !b->out.oom;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	/* A direct descriptor is not a file descriptor: no address. */
+	if (getpeername(corio_conn_fd(cn->c), (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	snprintf(out, size, "addr=%s:%d", ip, port);
 }
 
-/* ---------------------------------------------------------- a connection */
+/* The batch's replies passed client-output-buffer-limit: say so, count it,
+ * and let the connection go (nothing of the batch is sent). */
+static void obuf_close(struct conn *cn)
+{
+	const struct kv_batch *b = &cn->b;
+	char peer[80];
+
+	peer_name(cn, peer, sizeof(peer));
+	cn->home->obuf_disconnects++;
+	fprintf(stderr,
+		"kv: client %s closed for overcoming of output buffer limits: %zu bytes of "
+		"replies (client-output-buffer-limit normal %zu %zu %u)\n",
+		peer, b->obuf_bytes, b->obuf_hard, b->obuf_soft, b->obuf_secs);
+}
 
 /* Serve one connection until it ends, errs or quits. */
 static void conn_loop(struct conn *cn)
@@ -234,7 +172,7 @@ static void conn_loop(struct conn *cn)
 		}
 		if (n <= 0)
 			return;
-		batch_reset(b);
+		batch_start(b);
 		while (off < (size_t)n) {
 			bool inl = data[off] != '*';
 
@@ -244,13 +182,19 @@ static void conn_loop(struct conn *cn)
 			off += (size_t)r;
 			if (!cn->parser.argc)
 				continue;
-			if (!batch_add(b, &cn->parser))
+			if (!kv_batch_add(b, &cn->parser))
 				return;
 			if (inl || b->quit || b->ncmds >= BATCH_CMDS || b->nops >= BATCH_OPS)
 				break;
 		}
 		if (b->ncmds) {
-			if (batch_run(cn) || !batch_reply(b))
+			int err = batch_run(cn);
+
+			if (!err)
+				err = kv_batch_reply(b);
+			if (err == -ENOBUFS)
+				obuf_close(cn);
+			if (err)
 				return;
 			cn->home->cmds_total += b->ncmds;
 		}
@@ -277,6 +221,7 @@ static void conn_loop(struct conn *cn)
 
 static void conn_main(int fd, void *arg)
 {
+	static const char full[] = "-ERR max number of clients reached\r\n";
 	struct kv_shard *home = arg;
 	struct kv_server *srv = home->srv;
 	struct corio_conn_opts co = {
@@ -285,20 +230,30 @@ static void conn_main(int fd, void *arg)
 		.max_buffered = srv->lim.max_request + srv->lim.max_inline + (1u << 20),
 	};
 	struct conn cn = {.home = home};
+	unsigned max = atomic_load_explicit(&srv->cfg.maxclients, memory_order_relaxed);
 
 	if (corio_conn_open(&cn.c, fd, &co)) {
 		corio_close(fd); /* corio_close: fd may be a direct descriptor */
 		return;
 	}
-	if (batch_init(&cn.b, srv)) {
-		home->clients++;
-		home->conns_total++;
-		resp_init(&cn.parser, &srv->lim);
-		conn_loop(&cn);
-		resp_free(&cn.parser);
-		home->clients--;
+	/* maxclients, as Redis: past it the client is told, then closed. */
+	if (atomic_fetch_add_explicit(&srv->nclients, 1, memory_order_relaxed) >= max) {
+		/* Counted as a client only while it is one. */
+		atomic_fetch_sub_explicit(&srv->nclients, 1, memory_order_relaxed);
+		home->rejected++;
+		corio_conn_write(cn.c, full, sizeof(full) - 1);
+	} else {
+		if (kv_batch_init(&cn.b, srv)) {
+			home->clients++;
+			home->conns_total++;
+			resp_init(&cn.parser, &srv->lim);
+			conn_loop(&cn);
+			resp_free(&cn.parser);
+			home->clients--;
+		}
+		atomic_fetch_sub_explicit(&srv->nclients, 1, memory_order_relaxed);
 	}
-	batch_free(&cn.b);
+	kv_batch_free(&cn.b);
 	corio_conn_close(cn.c);
 }
 
@@ -307,7 +262,7 @@ static void conn_main(int fd, void *arg)
 static void *serve_main(void *arg)
 {
 	struct kv_shard *sh = arg;
-	struct corio_serve_opts so = {.direct = sh->srv->o.direct};
+	struct corio_serve_opts so = {.direct = sh->srv->o.direct, .stats = &sh->serve};
 	int err = corio_serve(sh->srv->lfds[sh->index], conn_main, sh, &so);
 
 	if (err != -ECANCELED)
@@ -327,6 +282,7 @@ static void *expire_main(void *arg)
 		while (kv_store_expire_cycle(&sh->store, corio_now() / CORIO_MSEC, 16) &&
 		       corio_now() - t0 < EXPIRE_BUDGET)
 			;
+		kv_shard_mem_update(sh);
 	}
 	return NULL;
 }
@@ -383,6 +339,7 @@ static void server_free(struct kv_server *s)
 	}
 	free(s->lfds);
 	free(s->shards);
+	pthread_mutex_destroy(&s->cfg.lock);
 	free(s);
 }
 
@@ -392,11 +349,19 @@ int kv_server_start(struct kv_server **out, const struct kv_server_opts *opts)
 	struct kv_server *s;
 	int err = -ENOMEM;
 
-	s = calloc(1, sizeof(*s));
+	/* Aligned: the shared counters have cache lines of their own. */
+	s = aligned_alloc(_Alignof(struct kv_server), sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
 	if (opts)
 		s->o = *opts;
+	err = kv_config_init(&s->cfg, s->o.config);
+	if (err) {
+		free(s);
+		return err;
+	}
+	err = -ENOMEM;
 	s->nshards = s->o.threads ? s->o.threads : cpu_count();
 	s->lim.max_request = s->o.max_request ? s->o.max_request : DEFAULT_MAX_REQUEST;
 	s->lim.max_bulk = s->lim.max_request;

@@ -16,10 +16,14 @@ struct kv_server_opts {
 	unsigned threads;   /* loops (and shards); 0: one per CPU */
 	size_t max_request; /* bytes of one command; 0: 64 MiB */
 	bool direct;	    /* connections in direct descriptors (io_uring) */
+	/* Settings as CONFIG SET takes them, "name", "value", ..., NULL (e.g.
+	 * "maxmemory", "100mb"); NULL: the defaults. See config.c. */
+	const char *const *config;
 };
 
 /* Bind one listener per loop, start the pool, serve. Returns 0 or -errno
- * (-ENOSYS/-EPERM when the backend cannot run here). */
+ * (-ENOSYS/-EPERM when the backend cannot run here, -EINVAL for a bad
+ * setting, said on stderr). */
 int kv_server_start(struct kv_server **out, const struct kv_server_opts *opts);
 
 /* The port it listens on. */

@@ -2,6 +2,7 @@
  * One shard's keyspace (see store.h for the layout).
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,20 @@ static size_t entry_size(size_t klen, size_t vlen)
 	return sizeof(struct kv_entry) + klen + vlen;
 }
 
+/* What an entry really costs: malloc rounds small blocks up, by as much as
+ * a short key and value take. (The arrays are counted by the size asked
+ * for: their rounding is negligible, and an empty store's mem is then the
+ * same every time.) */
+static size_t usable(const void *p)
+{
+	return malloc_usable_size((void *)p);
+}
+
+static size_t arrays_mem(const struct kv_store *s)
+{
+	return (s->mask + 1) * sizeof(*s->slots) + s->capvol * sizeof(*s->vol);
+}
+
 int kv_store_init(struct kv_store *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -82,7 +97,7 @@ int kv_store_init(struct kv_store *s)
 	if (!s->slots)
 		return -1;
 	s->mask = MIN_SLOTS - 1;
-	s->mem = MIN_SLOTS * sizeof(*s->slots);
+	s->mem = arrays_mem(s);
 	s->rng = (uint64_t)(uintptr_t)s ^ 0x2545f4914f6cdd1dull;
 	return 0;
 }
@@ -119,7 +134,7 @@ void kv_store_clear(struct kv_store *s)
 	s->vol = NULL;
 	s->nvol = s->capvol = 0;
 	s->count = 0;
-	s->mem = (s->mask + 1) * sizeof(*s->slots);
+	s->mem = arrays_mem(s);
 }
 
 /* Double the table: reinsert every slot by its stored hash. */
@@ -205,7 +220,7 @@ void kv_store_del_slot(struct kv_store *s, size_t i)
 
 	if (e->expire)
 		vol_remove(s, e);
-	s->mem -= entry_size(e->klen, e->vlen);
+	s->mem -= usable(e);
 	free(e);
 	s->count--;
 	/* Backward shift: pull later members of the probe run into the hole
@@ -240,6 +255,7 @@ struct kv_entry *kv_store_find(struct kv_store *s, const char *key, size_t klen,
 		s->st.expired++;
 		return NULL;
 	}
+	e->atime = ++s->clock;
 	if (slot)
 		*slot = i;
 	return e;
@@ -254,10 +270,12 @@ struct kv_entry *kv_store_put(struct kv_store *s, const char *key, size_t klen, 
 		struct kv_entry *old = s->slots[slot].e;
 
 		if (old->vlen != vlen) {
+			size_t before = usable(old);
+
 			e = realloc(old, entry_size(klen, vlen));
 			if (!e)
 				return NULL;
-			s->mem = s->mem - entry_size(klen, e->vlen) + entry_size(klen, vlen);
+			s->mem = s->mem - before + usable(e);
 			if (e != old) {
 				s->slots[slot].e = e;
 				if (e->expire)
@@ -279,6 +297,7 @@ struct kv_entry *kv_store_put(struct kv_store *s, const char *key, size_t klen, 
 	e->vidx = 0;
 	e->klen = (uint32_t)klen;
 	e->vlen = (uint32_t)vlen;
+	e->atime = ++s->clock;
 	memcpy(e->data, key, klen);
 	memcpy(e->data + klen, val, vlen);
 	for (slot = h & s->mask; s->slots[slot].e; slot = (slot + 1) & s->mask)
@@ -286,7 +305,7 @@ struct kv_entry *kv_store_put(struct kv_store *s, const char *key, size_t klen, 
 	s->slots[slot].hash = h;
 	s->slots[slot].e = e;
 	s->count++;
-	s->mem += entry_size(klen, vlen);
+	s->mem += usable(e);
 	return e;
 }
 
@@ -321,4 +340,78 @@ bool kv_store_expire_cycle(struct kv_store *s, int64_t now, unsigned rounds)
 			return false;
 	}
 	return true;
+}
+
+/* A random occupied slot: a random index, then the next key after it (at
+ * most PROBE slots on; SIZE_MAX if that run is empty). The table is at
+ * least 3/8 full once it has grown, so the run is short. */
+#define PROBE 64u
+
+static size_t random_slot(struct kv_store *s)
+{
+	size_t i = next_rand(s) & s->mask;
+
+	for (unsigned k = 0; k < PROBE && k <= s->mask; k++, i = (i + 1) & s->mask)
+		if (s->slots[i].e)
+			return i;
+	return SIZE_MAX;
+}
+
+size_t kv_store_evict(struct kv_store *s, size_t limit, unsigned samples)
+{
+	size_t evicted = 0;
+
+	while (s->mem > limit && s->count) {
+		size_t best = SIZE_MAX;
+		uint32_t best_age = 0;
+
+		for (unsigned k = 0; k < samples; k++) {
+			size_t i = random_slot(s);
+			uint32_t age;
+
+			if (i == SIZE_MAX)
+				continue;
+			/* Unsigned: the clock may wrap; an age is at most 2^32
+			 * lookups, beyond which recency is not told apart. */
+			age = s->clock - s->slots[i].e->atime;
+			if (best == SIZE_MAX || age > best_age) {
+				best = i;
+				best_age = age;
+			}
+		}
+		if (best == SIZE_MAX)
+			continue; /* an empty stretch; sample again */
+		kv_store_del_slot(s, best);
+		evicted++;
+	}
+	s->st.evicted += evicted;
+	return evicted;
+}
+
+bool kv_store_check(const struct kv_store *s)
+{
+	size_t count = 0, vol = 0, mem = arrays_mem(s);
+
+	for (size_t i = 0; i <= s->mask; i++) {
+		const struct kv_entry *e = s->slots[i].e;
+		size_t j;
+
+		if (!e)
+			continue;
+		count++;
+		mem += usable(e);
+		if (s->slots[i].hash != kv_hash(e->data, e->klen))
+			return false;
+		/* Reachable: no empty slot between its home and here. */
+		for (j = s->slots[i].hash & s->mask; j != i; j = (j + 1) & s->mask)
+			if (!s->slots[j].e)
+				return false;
+		if (e->expire) {
+			vol++;
+			if (e->vidx >= s->nvol || s->vol[e->vidx] != e)
+				return false;
+		}
+	}
+	return count == s->count && vol == s->nvol && mem == s->mem && s->nvol <= s->capvol &&
+	       (s->count + 1) * 4 <= (s->mask + 1) * 3 + 4;
 }

@@ -14,6 +14,12 @@
  *     entry knows its index there, so adding and removing a TTL is O(1), and
  *     the active expiry samples random indices of it, as Redis samples its
  *     expires dictionary.
+ *   - `mem` counts what the store holds: each entry as malloc_usable_size
+ *     (what malloc really gave), the arrays by their size; it returns
+ *     exactly to its baseline when the keys go.
+ *   - Every lookup that finds a key stamps it with the store's access clock
+ *     (a counter, not time): kv_store_evict() samples a few keys and drops
+ *     the least recently used of them, Redis's approximated LRU.
  *
  * Expiry times are absolute milliseconds on the monotonic clock (so a wall
  * clock step changes no TTL). Expired keys are removed lazily, by the
@@ -34,6 +40,7 @@ struct kv_entry {
 	uint32_t vidx;	/* index in the store's vol array, if expire */
 	uint32_t klen;
 	uint32_t vlen;
+	uint32_t atime; /* the store's access clock at the last lookup */
 	char data[]; /* key bytes, then value bytes */
 };
 
@@ -54,6 +61,7 @@ struct kv_slot {
 
 struct kv_store_stats {
 	uint64_t expired;     /* keys removed because their time was up */
+	uint64_t evicted;     /* keys removed to stay within a memory limit */
 	uint64_t hits, misses; /* reads that found / did not find their key */
 };
 
@@ -63,7 +71,8 @@ struct kv_store {
 	size_t count; /* keys */
 	struct kv_entry **vol; /* keys with a TTL */
 	size_t nvol, capvol;
-	size_t mem; /* bytes of entries and arrays */
+	size_t mem; /* bytes malloc gave for entries and arrays */
+	uint32_t clock; /* access clock: one tick per lookup that finds a key */
 	uint64_t rng;
 	struct kv_store_stats st;
 };
@@ -126,5 +135,17 @@ bool kv_store_set_expire(struct kv_store *s, struct kv_entry *e, int64_t when);
  * limit (many keys are expiring: worth another cycle soon).
  */
 bool kv_store_expire_cycle(struct kv_store *s, int64_t now, unsigned rounds);
+
+/*
+ * Approximated LRU: while mem > @limit and keys are left, sample @samples
+ * keys and delete the one whose last lookup is the oldest. Returns the keys
+ * deleted. The table itself is not shrunk, so mem may stay above a limit
+ * smaller than an empty table.
+ */
+size_t kv_store_evict(struct kv_store *s, size_t limit, unsigned samples);
+
+/* Walk the whole store and check its invariants (every key reachable from
+ * its home slot, counts, the TTL list, mem). For tests: true if sound. */
+bool kv_store_check(const struct kv_store *s);
 
 #endif

@@ -6,7 +6,9 @@
  *  - corio_serve(): an accept loop that runs a handler in a new fiber per
  *    connection. On io_uring it is one multishot accept; when the process
  *    runs out of descriptors (EMFILE/ENFILE) or memory it backs off and
- *    resumes when connections close, without dropping the listener.
+ *    resumes when connections close, without dropping the listener; the
+ *    first failure of such an episode is logged (with what to raise), and
+ *    so is its end.
  *    Optionally it accepts into direct descriptors (corio/io.h), with a
  *    slot reserved per accept so that a full table pauses accepting and
  *    never drops a connection.

@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -183,11 +184,13 @@ struct server {
 	unsigned active; /* handlers running */
 	uint64_t accepted;
 	struct corio_serve_stats st;
-	corio_req acc;	   /* the armed multishot accept, or 0 */
-	bool acc_stopping; /* we cancelled it (max_conns) */
-	int acc_err;	   /* the error that ended it */
-	bool direct;	   /* accepting into direct descriptors */
-	unsigned narmed;   /* direct accepts in the kernel */
+	corio_req acc;	    /* the armed multishot accept, or 0 */
+	bool acc_stopping;  /* we cancelled it (max_conns) */
+	int acc_err;	    /* the error that ended it */
+	bool direct;	    /* accepting into direct descriptors */
+	int64_t short_since; /* accepts failing for want of descriptors or memory since; 0: not */
+	uint64_t short_backoffs; /* back-offs in this episode */
+	unsigned narmed;    /* direct accepts in the kernel */
 	struct armed armed[ARMED];
 	corio_event kick; /* the multishot ended, or a handler returned */
 };
@@ -226,6 +229,12 @@ static void start_handler(struct server *s, int fd)
 	struct corio_fiber_opts fo = {.stack_size = s->o.stack_size, .detached = true};
 	corio_fiber *f;
 
+	if (s->short_since) {
+		corio__log("accepting on fd %d again after %llu back-offs in %.1f s", s->lfd,
+			   (unsigned long long)s->short_backoffs,
+			   (double)(corio_now() - s->short_since) / CORIO_SEC);
+		s->short_since = 0;
+	}
 	s->accepted++;
 	if (corio_spawn(&f, s->loop, handler_main, (void *)(intptr_t)fd, &fo)) {
 		corio__close_now(fd); /* no memory for a fiber: refuse this connection */
@@ -303,6 +312,42 @@ static int wait_kick(struct server *s, int64_t until)
 }
 
 static int serve_plain(struct server *s);
+
+/*
+ * The first failure of an episode (until an accept succeeds again) is
+ * logged, once, with what to raise: the connections wait in the listen
+ * queue meanwhile, and nothing else would tell anyone why.
+ */
+static void note_shortage(struct server *s, int err)
+{
+	struct rlimit rl;
+
+	s->short_backoffs++;
+	if (s->short_since)
+		return;
+	s->short_since = corio_now();
+	s->short_backoffs = 1;
+	switch (err) {
+	case -EMFILE:
+		if (getrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = RLIM_INFINITY;
+		corio__log("accept on fd %d: %s (EMFILE): the process has reached its limit of "
+			   "%lld open files; connections wait until some close (raise the limit: "
+			   "ulimit -n, or LimitNOFILE= under systemd)", s->lfd, strerror(-err),
+			   rl.rlim_cur == RLIM_INFINITY ? -1ll : (long long)rl.rlim_cur);
+		break;
+	case -ENFILE:
+		corio__log("accept on fd %d: %s (ENFILE): the system's open-file table is full; "
+			   "connections wait until some close (raise fs.file-max)", s->lfd,
+			   strerror(-err));
+		break;
+	default:
+		corio__log("accept on fd %d: %s: out of memory for sockets; connections wait until "
+			   "some close (free memory, or raise net.ipv4.tcp_mem)", s->lfd,
+			   strerror(-err));
+		break;
+	}
+}
 
 /* Short of descriptors or memory: wait for a handler to give some back, or
  * for the back-off (1 ms doubling to 100 ms) to pass. */
@@ -385,6 +430,7 @@ static int accept_failed(struct server *s, int err, int64_t *backoff)
 		return 0;
 	if (!transient(err))
 		return err;
+	note_shortage(s, err);
 	return back_off(s, backoff);
 }
 
