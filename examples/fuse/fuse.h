@@ -124,9 +124,10 @@ struct fuse_server {
 	struct floop **loops;
 	atomic_bool stopping;
 
-	pthread_mutex_t wlock; /* live workers, for stop */
+	pthread_mutex_t wlock; /* live workers, for stop; loops started */
 	pthread_cond_t wcond;
 	unsigned workers;
+	unsigned started; /* loops whose on_start has finished */
 
 	atomic_uint_fast64_t requests, bad_requests, unknown;
 	bool lazy_unmount;

@@ -274,13 +274,14 @@ static void on_start(corio_loop *loop, unsigned index, void *arg)
 
 	(void)loop;
 	fl->err = s->t->chan_open(s, index, &fl->ch);
-	if (fl->err)
-		return;
-	for (unsigned i = 0; i < s->o.readers; i++) {
+	for (unsigned i = 0; i < s->o.readers && !fl->err; i++)
 		fl->err = worker_start(fl);
-		if (fl->err)
-			return;
-	}
+	/* corio_pool_create returns once every loop runs, before (or while)
+	 * its on_start does: fuse_server_start waits here for fl->err. */
+	pthread_mutex_lock(&s->wlock);
+	s->started++;
+	pthread_cond_broadcast(&s->wcond);
+	pthread_mutex_unlock(&s->wlock);
 }
 
 /* On loop @arg: stop reading. Workers waiting for a request are cancelled;
@@ -510,6 +511,10 @@ int fuse_server_start(struct fuse_server **out, const struct fuse_server_opts *o
 		say(why, whylen, err, "cannot start the loops: %s", strerror(-err));
 		goto fail_mounted;
 	}
+	pthread_mutex_lock(&s->wlock);
+	while (s->started < s->nloops)
+		pthread_cond_wait(&s->wcond, &s->wlock);
+	pthread_mutex_unlock(&s->wlock);
 	for (unsigned i = 0; i < s->nloops; i++) {
 		if (s->loops[i]->err) {
 			err = say(why, whylen, s->loops[i]->err,
