@@ -21,6 +21,14 @@
  * fuse_write_in) starts on a page boundary, and answers from a separate
  * page-aligned payload buffer, header apart (writev): a source file opened
  * with O_DIRECT is then read into and written from aligned memory.
+ *
+ * ThreadSanitizer cannot see the order the kernel gives requests: a FLUSH
+ * answered on one loop comes before the RELEASE another loop reads next,
+ * which frees the handle the FLUSH used. So in a TSan build every answer
+ * releases, and every request read acquires, one address per server: what
+ * a loop did before answering happens before what any loop does with a
+ * request read after it, which FUSE guarantees for the requests that
+ * depend on an answer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +41,20 @@
 #include <unistd.h>
 
 #include "fuse.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define FUSE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FUSE_TSAN 1
+#endif
+#endif
+#ifdef FUSE_TSAN
+#include <sanitizer/tsan_interface.h>
+#define KERNEL_ORDER(how, s) how(s)
+#else
+#define KERNEL_ORDER(how, s) ((void)(s))
+#endif
 
 #define PAGE 4096u
 #define WRITE_HEAD (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -139,6 +161,7 @@ static int dev_recv(struct fuse_chan *ch, struct fuse_slot *slot, struct fuse_re
 			return (int)n;
 		break;
 	}
+	KERNEL_ORDER(__tsan_acquire, ch->s);
 	err = fuse_parse(buf, (size_t)n, req);
 	return err == -ENOSYS ? 0 : err;
 }
@@ -151,6 +174,7 @@ static int dev_send(struct fuse_chan *ch, struct fuse_slot *slot, uint64_t uniqu
 	ssize_t n;
 
 	oh.len = (uint32_t)(sizeof(oh) + iov[1].iov_len);
+	KERNEL_ORDER(__tsan_release, ch->s);
 	n = corio_writev(ch->fd, iov, iov[1].iov_len ? 2 : 1, -1);
 	/* ENOENT: the request was interrupted (or aborted) meanwhile and the
 	 * kernel does not want the answer any more: not an error. */
