@@ -291,8 +291,23 @@ corio_req corio_async_openat(corio_loop *loop, int dfd, const char *path, int fl
 
 /* ----------------------------------------------------------------- close */
 
+#ifdef CORIO_TSAN
+/* The sanitizers' hook for a close(2) they do not intercept
+ * (<sanitizer/linux_syscall_hooks.h>, which gcc does not ship). */
+void __sanitizer_syscall_pre_impl_close(long fd);
+#endif
+
 static void prep_close(struct io_uring_sqe *sqe, int fd)
 {
+#ifdef CORIO_TSAN
+	/* ThreadSanitizer follows descriptors through the calls it intercepts;
+	 * a close the kernel runs from the ring (or the epoll backend's
+	 * close(2), told twice: harmless) would leave the number open in its
+	 * books, and the next file given that number, in any thread, would
+	 * look like a race with the closed one's past. */
+	if (!corio_fd_is_direct(fd))
+		__sanitizer_syscall_pre_impl_close(fd);
+#endif
 	io_uring_prep_close(sqe, fd);
 }
 
