@@ -11,7 +11,9 @@
 #         flock /tmp/corio-bench.lock bench/compare.sh /tmp/base/build build
 #
 # Environment: BENCH_REPS=7 (micro rounds), BENCH_CPU=0; echo: RUNS=3,
-# DURATION, SCENARIOS, ... as bench/net/echo.sh; BENCH_SECTIONS="micro echo".
+# DURATION, SCENARIOS, ... as bench/net/echo.sh;
+# BENCH_SECTIONS="micro instr echo" (instr: instructions per operation of
+# each build, bench/instr.sh; counts do not move with the machine's load).
 # Prints, per row, the median of each build, the median of the per-round
 # ratios new/base (1.00x: the same; below 1 is slower for rates, faster for
 # times), and the peer's median where the row has one.
@@ -21,7 +23,7 @@ BASE=$(cd "${1:?usage: bench/compare.sh BASE_BUILD NEW_BUILD}" && pwd)
 NEW=$(cd "${2:?usage: bench/compare.sh BASE_BUILD NEW_BUILD}" && pwd)
 REPS=${BENCH_REPS:-7}
 CPU=${BENCH_CPU:-0}
-SECTIONS=${BENCH_SECTIONS:-"micro echo"}
+SECTIONS=${BENCH_SECTIONS:-"micro instr echo"}
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
 
@@ -79,6 +81,24 @@ if [[ " $SECTIONS " == *" micro "* ]]; then
 				fmt(median(v[name "/new"]), unit[name]), r == "" ? 0 : median(r), peer
 		}
 	}' "$RAW"
+fi
+
+if [[ " $SECTIONS " == *" instr "* ]]; then
+	echo
+	echo "instructions per operation (bench/instr.sh, callgrind, user space)"
+	printf '| %-12s | %8s | %8s | %9s |\n' row base new new/base
+	printf '|--------------|----------|----------|-----------|\n'
+	for args in "switch 1000000 2 bench_fiber switch {N}" "yield 1000000 2 bench_fiber yield {N}" \
+		"spawn_join 100000 1 bench_fiber spawn {N}" "nop_async 100000 1 bench_nop async {N} 128" \
+		"nop_fiber 100000 1 bench_nop fiber {N} 128"; do
+		read -r name n per prog rest <<<"$args"
+		# shellcheck disable=SC2086
+		b=$("$(dirname "$0")/instr.sh" "$name" base "$n" "$per" "$BASE/bench/$prog" $rest | sed -n 's/.*value=\([0-9.]*\).*/\1/p')
+		# shellcheck disable=SC2086
+		w=$("$(dirname "$0")/instr.sh" "$name" new "$n" "$per" "$NEW/bench/$prog" $rest | sed -n 's/.*value=\([0-9.]*\).*/\1/p')
+		awk -v name="$name" -v b="$b" -v w="$w" \
+			'BEGIN { printf "| %-12s | %8.1f | %8.1f | %8.2fx |\n", name, b, w, (b > 0 ? w / b : 0) }'
+	done
 fi
 
 if [[ " $SECTIONS " == *" echo "* ]]; then

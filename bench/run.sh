@@ -7,7 +7,7 @@
 #   BENCH_REPS=5          runs of every program; the table shows the median
 #   BENCH_CPU=0           CPU for single-threaded programs (taskset)
 #   BENCH_SECTIONS="..."  sections to run (default: all, in order):
-#                         micro xcore echo direct http kv kv2 fuse
+#                         micro instr xcore echo direct http kv kv2 fuse
 #   Network sections take RUNS, DURATION... from bench/net/*.sh (see there).
 #
 # How it works. Each program under BUILD_DIR/bench measures one figure once
@@ -30,7 +30,7 @@ BUILD=${1:?usage: bench/run.sh BUILD_DIR}
 BIN=$BUILD/bench
 REPS=${BENCH_REPS:-5}
 CPU=${BENCH_CPU:-0}
-ALL_SECTIONS="micro xcore echo direct http kv kv2 fuse"
+ALL_SECTIONS="micro instr xcore echo direct http kv kv2 fuse"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 
 [ -x "$BIN/bench_nop" ] || { echo "run.sh: no benchmarks in $BIN (build with CORIO_BUILD_BENCH=ON)" >&2; exit 1; }
@@ -214,6 +214,29 @@ section_micro() {
 	row "nop, 128 fibers" nop_fiber corio nop liburing "ratio>=0.5"
 }
 
+# ------------------------------------------------------------------ instr
+# The micro section's work in user-space instructions per operation
+# (bench/instr.sh, callgrind): one round, since counts do not move with the
+# machine's load. A change to the op path shows here when times are noise.
+section_instr() {
+	command -v valgrind >/dev/null || { progress "instr: valgrind is missing, skipped"; return 0; }
+	progress "instr: callgrind"
+	ROUND=1
+	measure "$CPU" bench/instr.sh nop_async_instr corio 100000 1 "$BIN/bench_nop" async {N} 128
+	measure "$CPU" bench/instr.sh nop_instr liburing 100000 1 "$BIN/peer_uring_nop" {N} 128
+	measure "$CPU" bench/instr.sh nop_fiber_instr corio 100000 1 "$BIN/bench_nop" fiber {N} 128
+	measure "$CPU" bench/instr.sh switch_instr corio 1000000 2 "$BIN/bench_fiber" switch {N}
+	measure "$CPU" bench/instr.sh switch_instr ucontext 100000 2 "$BIN/peer_ucontext" {N}
+	measure "$CPU" bench/instr.sh yield_instr corio 1000000 2 "$BIN/bench_fiber" yield {N}
+	measure "$CPU" bench/instr.sh spawn_join_instr corio 100000 1 "$BIN/bench_fiber" spawn {N}
+	measure "$CPU" bench/instr.sh spawn_join_instr pthread 2000 1 "$BIN/peer_pthread" {N}
+	row "nop, completion API (instructions)" nop_async_instr corio nop_instr liburing -
+	row "nop, 128 fibers (instructions)" nop_fiber_instr corio nop_instr liburing -
+	row "fiber switch (instructions)" switch_instr corio switch_instr ucontext -
+	row "yield (instructions)" yield_instr corio - - -
+	row "spawn + join (instructions)" spawn_join_instr corio spawn_join_instr pthread -
+}
+
 # ------------------------------------------------------------------ xcore
 # Messages between two loops pinned to CPUs 0 and 1, against two threads
 # ping-ponging through eventfds (a sleeping target) and through spinning
@@ -340,6 +363,8 @@ function fmt(v, u) {
 		return sprintf("%.4f", v)
 	if (u == "%")
 		return sprintf("%.2f %%", v)
+	if (u == "instr")
+		return sprintf("%.0f instr", v)
 	if (v >= 10000)
 		return sprintf("%.1f us", v / 1000)
 	return sprintf("%.1f ns", v)
@@ -408,7 +433,8 @@ BEGIN {
 	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "--------------", "-------", "-----------", "--------------", "------------", "-------------------"
 }
 ' "$RAW" "$ROWS"
-[ -s "$RAW" ] && echo "(ns: lower is better; M/s: higher is better. +/-: half the min-max range of the runs.)"
+[ -s "$RAW" ] && echo "(ns, instr: lower is better; M/s: higher is better. +/-: half the min-max range of the runs;" \
+	"instr: user-space instructions per operation, callgrind, one run.)"
 cat "$NET_OUT"
 if [ -s "$GOALS_OUT" ]; then
 	echo
